@@ -1,0 +1,72 @@
+"""Settings, read once from the environment (prefix ``FIS_``) or given explicitly.
+
+Nothing here runs at import time: call :meth:`Settings.from_env` where the app or CLI starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from fis.errors import InvalidInput
+
+ENV_PREFIX = "FIS_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service settings. Every field can be set with ``FIS_<FIELD_NAME_UPPER>``."""
+
+    #: Where generated rasters (demo archive, cloud layers) and the SQLite default live.
+    data_dir: Path = field(default_factory=lambda: Path("var").resolve())
+    #: SQLAlchemy URL; empty means the embedded SQLite file ``<data_dir>/fis.sqlite``.
+    database_url: str = ""
+    #: Largest request grid (pixels per observation at the requested resolution) served synchronously.
+    max_pixels: int = 4_000_000
+    #: Largest accepted request body in bytes.
+    max_body_bytes: int = 5 * 1024 * 1024
+    #: Name of the classifier manifest in ``models/`` (or a path to one).
+    cloud_model: str = "s2cloudless-v0.1"
+    #: Threads reading rasters concurrently within one request.
+    read_threads: int = 2
+    #: Open raster datasets kept per thread between requests.
+    dataset_cache_size: int = 256
+    #: Page size of ``GET /api/v1/timeseries`` when none is given.
+    page_size: int = 50
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'fis.sqlite').as_posix()}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from ``FIS_*`` variables, then apply explicit ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _coerce(f.name, f.type, raw)
+        settings = cls(**values)
+        return replace(settings, **overrides) if overrides else settings
+
+
+def _coerce(name: str, type_name: Any, raw: str) -> Any:
+    type_text = str(type_name)
+    try:
+        if "Path" in type_text:
+            return Path(raw).expanduser().resolve()
+        if "int" in type_text:
+            return int(raw)
+        return raw
+    except ValueError:
+        raise InvalidInput(
+            f"environment variable {ENV_PREFIX}{name.upper()}={raw!r} is not a valid {type_text}",
+            field=ENV_PREFIX + name.upper(),
+        ) from None
