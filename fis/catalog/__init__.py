@@ -1,0 +1,1 @@
+"""The archive catalog: reading STAC sources into scene records and registering them."""

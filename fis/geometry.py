@@ -1,0 +1,470 @@
+"""Area-of-interest parsing: GeoJSON / WKT polygons in any CRS, validated, repaired, reprojected.
+
+Rules (DESIGN.md section 3):
+
+* Input is a GeoJSON Polygon, MultiPolygon or Feature holding one of those, or a WKT
+  POLYGON / MULTIPOLYGON string. EPSG:4326 unless a CRS is given.
+* Axis order is always x/y (lon/lat), whatever the CRS authority says.
+* Invalid polygons (self-intersections, bow-ties) are repaired with ``shapely.make_valid``
+  and only the polygonal parts are kept; the repair is reported in ``AOI.warnings``.
+* Every error is an :class:`~fis.errors.InvalidGeometry` / :class:`~fis.errors.InvalidCRS`
+  whose ``field`` is the request key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import pyproj
+import shapely
+from pyproj.exceptions import CRSError
+from shapely.errors import GEOSException
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+
+from fis.errors import InvalidCRS, InvalidGeometry
+
+__all__ = ["AOI", "WGS84", "parse_crs", "parse_geometry", "transform_geometry"]
+
+PolygonalGeometry = Polygon | MultiPolygon
+G = TypeVar("G", bound=BaseGeometry)
+
+WGS84: pyproj.CRS = pyproj.CRS.from_epsg(4326)
+"""The default CRS (used in x/y = lon/lat order)."""
+
+# Densification: long edges are split before reprojection so that they follow the curve they
+# describe. Base step ~1 km (0.01 degree); capped so one geometry gains at most ~2k vertices.
+_DENSIFY_METRES = 1000.0
+_DENSIFY_DEGREES = 0.01
+_DENSIFY_MAX_NEW_VERTICES = 2_000
+
+_CRS_ALIASES = {
+    "CRS84": "OGC:CRS84",
+    "OGC:CRS84": "OGC:CRS84",
+    "WGS84": "EPSG:4326",
+    "WGS 84": "EPSG:4326",
+}
+
+_CRS_HINT = 'use an EPSG code such as "EPSG:4326" or "EPSG:32633", an OGC URN/URL, or "CRS84"'
+
+
+@dataclass(frozen=True)
+class AOI:
+    """A parsed, valid polygonal area of interest.
+
+    ``geometry`` is in ``crs`` (x/y order), ``geometry_4326`` is the same area in lon/lat.
+    ``warnings`` holds human-readable notices (e.g. that the geometry was repaired).
+    """
+
+    geometry: Polygon | MultiPolygon
+    crs: pyproj.CRS
+    geometry_4326: Polygon | MultiPolygon
+    warnings: tuple[str, ...] = ()
+
+    def to_crs(self, crs: pyproj.CRS | str | int) -> Polygon | MultiPolygon:
+        """Return the geometry reprojected to ``crs`` (x/y order, long edges densified)."""
+        target = parse_crs(crs)
+        if _same_crs(target, self.crs):
+            return self.geometry
+        if _same_crs(target, WGS84):
+            return self.geometry_4326
+        return transform_geometry(self.geometry, self.crs, target)
+
+
+# --------------------------------------------------------------------------------------- CRS
+
+
+def parse_crs(value: str | int | pyproj.CRS | None, *, field: str = "crs") -> pyproj.CRS:
+    """Parse a CRS given as EPSG code/string, OGC URN or URL, "CRS84", or a pyproj CRS.
+
+    ``None`` means EPSG:4326. Unknown or non-2D-horizontal CRSs raise :class:`InvalidCRS`.
+    """
+    if value is None:
+        return WGS84
+    if isinstance(value, pyproj.CRS):
+        crs = value
+    elif isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidCRS(
+            f"{field}: {value!r} is not a CRS identifier (got {_type_name(value)}); {_CRS_HINT}",
+            field=field,
+        )
+    else:
+        crs = _crs_from_user_input(value, field)
+    if not (crs.is_geographic or crs.is_projected):
+        raise InvalidCRS(
+            f"{field}: {_short(value)} ({crs.name}) is not a 2D geographic or projected CRS; {_CRS_HINT}",
+            field=field,
+        )
+    return crs
+
+
+def _crs_from_user_input(value: str | int, field: str) -> pyproj.CRS:
+    if isinstance(value, int):
+        if value <= 0:
+            raise InvalidCRS(f"{field}: {value} is not a valid EPSG code; {_CRS_HINT}", field=field)
+        text = f"EPSG:{value}"
+    else:
+        text = value.strip()
+        if not text:
+            raise InvalidCRS(f"{field}: the CRS is an empty string; {_CRS_HINT}", field=field)
+        text = _CRS_ALIASES.get(text.upper(), text)
+        if text.isdigit():
+            text = f"EPSG:{text}"
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except CRSError:
+        raise InvalidCRS(f"{field}: {_short(value)} is not a CRS known to PROJ; {_CRS_HINT}", field=field) from None
+
+
+def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    return a == b or a.equals(b, ignore_axis_order=True)
+
+
+# --------------------------------------------------------------------------------- transform
+
+
+def transform_geometry(geom: G, src: pyproj.CRS, dst: pyproj.CRS) -> G:
+    """Reproject ``geom`` from ``src`` to ``dst`` in x/y order, densifying long edges first.
+
+    Returns a geometry of the same type. Raises :class:`InvalidGeometry` if a coordinate
+    cannot be transformed (outside the projection's domain).
+    """
+    if _same_crs(src, dst):
+        return geom
+    transformer = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    dense = _densify(geom, src)
+
+    def _xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return transformer.transform(x, y)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = shapely.transform(dense, _xy, interleaved=False)
+    coords = shapely.get_coordinates(out)
+    if coords.size and not np.isfinite(coords).all():
+        raise InvalidGeometry(
+            f"geometry: cannot transform the geometry from {_crs_label(src)} to {_crs_label(dst)} "
+            f"(some coordinates fall outside the target projection's domain); "
+            f'check the coordinates and the "crs" they are given in',
+            field="geometry",
+        )
+    return out
+
+
+def _densify(geom: G, crs: pyproj.CRS) -> G:
+    if crs.is_geographic:
+        step = _DENSIFY_DEGREES
+    else:
+        try:
+            metres_per_unit = crs.axis_info[0].unit_conversion_factor or 1.0
+        except (IndexError, AttributeError):  # pragma: no cover - every projected CRS has axes
+            metres_per_unit = 1.0
+        step = _DENSIFY_METRES / metres_per_unit
+    step = max(step, float(shapely.length(geom)) / _DENSIFY_MAX_NEW_VERTICES)
+    if not math.isfinite(step) or step <= 0:
+        return geom
+    return shapely.segmentize(geom, step)
+
+
+# ---------------------------------------------------------------------------------- geometry
+
+
+def parse_geometry(
+    value: Any,
+    *,
+    crs: str | int | pyproj.CRS | None = None,
+    field: str = "geometry",
+) -> AOI:
+    """Parse a GeoJSON Polygon/MultiPolygon/Feature (dict or JSON text) or WKT into an :class:`AOI`.
+
+    ``crs`` (default EPSG:4326, or the GeoJSON ``crs`` member when given) is the CRS of the
+    coordinates, always read as x/y. Invalid polygons are repaired (see module docs).
+    """
+    warnings: list[str] = []
+    crs_member: str | int | None = None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise InvalidGeometry(
+                    f"{field}: the text looks like JSON but does not parse ({exc}); "
+                    "send a GeoJSON object or a WKT POLYGON/MULTIPOLYGON",
+                    field=field,
+                ) from None
+            geom, crs_member = _from_geojson(value, field)
+        else:
+            geom, crs_member = _from_wkt(text, field)
+    elif isinstance(value, dict):
+        geom, crs_member = _from_geojson(value, field)
+    else:
+        raise InvalidGeometry(
+            f"{field}: expected a GeoJSON Polygon, MultiPolygon or Feature object or a WKT string, "
+            f"got {_type_name(value)}",
+            field=field,
+        )
+
+    if crs is not None:
+        source_crs = parse_crs(crs, field="crs")
+        if crs_member is not None:
+            member_crs = parse_crs(crs_member, field=f"{field}.crs")
+            if not _same_crs(member_crs, source_crs):
+                warnings.append(
+                    f'{field}: the geometry\'s own crs ({_crs_label(member_crs)}) was ignored because "crs" '
+                    f"({_crs_label(source_crs)}) was given"
+                )
+    else:
+        source_crs = parse_crs(crs_member, field=f"{field}.crs")
+
+    geom = shapely.force_2d(geom)
+    if geom.is_empty:
+        raise InvalidGeometry(f"{field}: the geometry is empty; send a polygon with at least 3 distinct corners", field=field)
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        raise InvalidGeometry(
+            f"{field}: the geometry has NaN or infinite coordinates; every coordinate must be a finite number",
+            field=field,
+        )
+    if source_crs.is_geographic:
+        _check_lonlat_bounds(coords, source_crs, field)
+
+    geom = _repair(geom, field, warnings)
+    geom_4326 = transform_geometry(geom, source_crs, WGS84)
+    if not geom_4326.is_valid:
+        # Reprojection can fold a barely-valid polygon; repair the lon/lat copy quietly-ish.
+        geom_4326 = _repair(geom_4326, field, warnings, after_transform=True)
+    return AOI(geometry=geom, crs=source_crs, geometry_4326=geom_4326, warnings=tuple(warnings))
+
+
+def _check_lonlat_bounds(coords: np.ndarray, crs: pyproj.CRS, field: str) -> None:
+    x, y = coords[:, 0], coords[:, 1]
+    bad = (x < -180) | (x > 180) | (y < -90) | (y > 90)
+    if bad.any():
+        bx, by = coords[int(np.argmax(bad))]
+        swapped = -180 <= by <= 180 and -90 <= bx <= 90
+        likely = "the axes may be swapped" if swapped else "the data may be projected"
+        raise InvalidGeometry(
+            f"{field}: coordinate ({_num(bx)}, {_num(by)}) is outside lon [-180, 180] / lat [-90, 90] "
+            f"for {_crs_label(crs)}; {likely}. Positions must be [lon, lat] (x, y); if the coordinates "
+            'are projected, pass "crs" (e.g. "EPSG:32633" or "EPSG:3857")',
+            field=field,
+            details={"coordinate": [float(bx), float(by)], "crs": _crs_label(crs)},
+        )
+
+
+def _repair(geom: BaseGeometry, field: str, warnings: list[str], *, after_transform: bool = False) -> PolygonalGeometry:
+    if geom.is_valid:
+        assert isinstance(geom, (Polygon, MultiPolygon))
+        return geom
+    reason = shapely.is_valid_reason(geom)
+    repaired = _polygonal_part(shapely.make_valid(geom, method="structure", keep_collapsed=False))
+    if repaired is None or repaired.is_empty or repaired.area <= 0:
+        raise InvalidGeometry(
+            f"{field}: the geometry is invalid ({reason}) and nothing with an area is left after repair; "
+            "send a polygon whose rings do not cross themselves and enclose an area",
+            field=field,
+            details={"reason": reason},
+        )
+    when = " after reprojection to EPSG:4326" if after_transform else ""
+    warnings.append(f"{field} was invalid{when} ({reason}) and was repaired with make_valid; check the result")
+    return repaired
+
+
+def _polygonal_part(geom: BaseGeometry) -> PolygonalGeometry | None:
+    if isinstance(geom, (Polygon, MultiPolygon)):
+        return geom
+    polys: list[Polygon] = []
+    for part in getattr(geom, "geoms", ()):
+        sub = _polygonal_part(part)
+        if isinstance(sub, Polygon):
+            polys.append(sub)
+        elif isinstance(sub, MultiPolygon):
+            polys.extend(sub.geoms)
+    polys = [p for p in polys if not p.is_empty and p.area > 0]
+    if not polys:
+        return None
+    if len(polys) == 1:
+        return polys[0]
+    merged = shapely.union_all(polys)
+    return merged if isinstance(merged, (Polygon, MultiPolygon)) else _polygonal_part(merged)
+
+
+# ----------------------------------------------------------------------------------- WKT
+
+
+_SRID_RE = re.compile(r"^SRID=(\d+);(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def _from_wkt(text: str, field: str) -> tuple[BaseGeometry, str | int | None]:
+    crs_member: int | None = None
+    if not text:
+        raise InvalidGeometry(f"{field}: the geometry is an empty string; send GeoJSON or a WKT POLYGON", field=field)
+    m = _SRID_RE.match(text)
+    if m:
+        crs_member, text = int(m.group(1)), m.group(2).strip()
+    try:
+        geom = shapely.from_wkt(text, on_invalid="raise")
+    except (GEOSException, ValueError) as exc:
+        raise InvalidGeometry(
+            f"{field}: {_short(text)} is not valid WKT ({exc}); send e.g. 'POLYGON((x1 y1, x2 y2, x3 y3, x1 y1))'",
+            field=field,
+        ) from None
+    if not isinstance(geom, (Polygon, MultiPolygon)):
+        raise InvalidGeometry(
+            f"{field}: WKT {geom.geom_type.upper()} is not accepted; send a POLYGON or MULTIPOLYGON",
+            field=field,
+        )
+    return geom, crs_member
+
+
+# ------------------------------------------------------------------------------- GeoJSON
+
+
+_ACCEPTED_TYPES = "Polygon, MultiPolygon or a Feature with one of those"
+
+
+def _from_geojson(obj: Any, field: str) -> tuple[BaseGeometry, str | int | None]:
+    if not isinstance(obj, dict):
+        raise InvalidGeometry(f"{field}: expected a GeoJSON object, got {_type_name(obj)}", field=field)
+    crs_member = _crs_member(obj, field)
+    gtype = obj.get("type")
+    if gtype is None:
+        raise InvalidGeometry(f'{field}: GeoJSON object has no "type"; expected {_ACCEPTED_TYPES}', field=field)
+    if gtype == "Feature":
+        inner = obj.get("geometry")
+        if inner is None:
+            raise InvalidGeometry(f"{field}: the Feature has no geometry (null or missing); expected {_ACCEPTED_TYPES}", field=field)
+        if not isinstance(inner, dict):
+            raise InvalidGeometry(f"{field}: Feature.geometry must be a GeoJSON object, got {_type_name(inner)}", field=field)
+        if inner.get("type") == "Feature":
+            raise InvalidGeometry(f"{field}: a Feature's geometry cannot be another Feature", field=field)
+        geom, inner_crs = _from_geojson(inner, field)
+        return geom, crs_member if crs_member is not None else inner_crs
+    if gtype == "FeatureCollection":
+        raise InvalidGeometry(
+            f"{field}: a FeatureCollection is not accepted here; send one {_ACCEPTED_TYPES}",
+            field=field,
+        )
+    if gtype not in ("Polygon", "MultiPolygon"):
+        raise InvalidGeometry(f"{field}: GeoJSON type {_short(gtype)} is not accepted; expected {_ACCEPTED_TYPES}", field=field)
+    if "coordinates" not in obj or obj["coordinates"] is None:
+        raise InvalidGeometry(f'{field}: the {gtype} has no "coordinates"', field=field)
+    coords = obj["coordinates"]
+    if gtype == "Polygon":
+        return _polygon(coords, field, "coordinates"), crs_member
+    if not isinstance(coords, list):
+        raise InvalidGeometry(
+            f"{field}: MultiPolygon coordinates must be a list of polygons (list of rings of [x, y] positions), "
+            f"got {_type_name(coords)}",
+            field=field,
+        )
+    polys = [_polygon(p, field, f"coordinates[{i}]") for i, p in enumerate(coords)]
+    polys = [p for p in polys if not p.is_empty]
+    return MultiPolygon(polys), crs_member
+
+
+def _crs_member(obj: dict[str, Any], field: str) -> str | int | None:
+    member = obj.get("crs")
+    if member is None:
+        return None
+    problem = (
+        f'{field}.crs: unsupported GeoJSON crs member {_short(member)}; use {{"type": "name", '
+        f'"properties": {{"name": "urn:ogc:def:crs:EPSG::32633"}}}} or pass "crs" instead'
+    )
+    if not isinstance(member, dict) or not isinstance(member.get("properties"), dict):
+        raise InvalidCRS(problem, field=f"{field}.crs")
+    props = member["properties"]
+    if member.get("type") == "name" and isinstance(props.get("name"), str):
+        return props["name"]
+    if member.get("type") == "EPSG" and isinstance(props.get("code"), int) and not isinstance(props.get("code"), bool):
+        return props["code"]  # pre-2008 GeoJSON form
+    raise InvalidCRS(problem, field=f"{field}.crs")
+
+
+def _polygon(rings: Any, field: str, path: str) -> Polygon:
+    if not isinstance(rings, list):
+        raise InvalidGeometry(
+            f"{field}: {path} must be a list of linear rings (each a list of [x, y] positions), got {_type_name(rings)}",
+            field=field,
+        )
+    if not rings:
+        return Polygon()
+    parsed = [_ring(r, field, f"{path}[{i}]") for i, r in enumerate(rings)]
+    return Polygon(parsed[0], parsed[1:])
+
+
+def _ring(ring: Any, field: str, path: str) -> list[tuple[float, float]]:
+    if not isinstance(ring, list) or (ring and not isinstance(ring[0], list)):
+        got = _type_name(ring) if not isinstance(ring, list) else f"a list whose first item is {_type_name(ring[0])}"
+        raise InvalidGeometry(
+            f"{field}: {path} must be a linear ring (a list of [x, y] positions), got {got}; "
+            "check the nesting depth of the coordinates",
+            field=field,
+        )
+    points = [_position(p, field, f"{path}[{i}]") for i, p in enumerate(ring)]
+    if points and points[0] != points[-1]:
+        points.append(points[0])  # close silently
+    if len(points) < 4:
+        raise InvalidGeometry(
+            f"{field}: {path} has {len(points)} positions; a linear ring needs at least 4 "
+            "(3 distinct corners plus the closing position)",
+            field=field,
+        )
+    return points
+
+
+def _position(pos: Any, field: str, path: str) -> tuple[float, float]:
+    if not isinstance(pos, list) or len(pos) < 2:
+        raise InvalidGeometry(
+            f"{field}: {path} must be a position [x, y] (lon/lat when unprojected), got {_short(pos)}; "
+            "check the nesting depth of the coordinates",
+            field=field,
+        )
+    for v in pos:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InvalidGeometry(f"{field}: {path} contains {_short(v)}; coordinates must be numbers", field=field)
+    x, y = float(pos[0]), float(pos[1])
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise InvalidGeometry(
+            f"{field}: {path} is [{x}, {y}]; NaN or infinite coordinates are not allowed, every coordinate must be a finite number",
+            field=field,
+        )
+    return x, y
+
+
+# -------------------------------------------------------------------------------- helpers
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({_short(value)})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _num(v: float) -> str:
+    return f"{v:.10g}"
+
+
+def _crs_label(crs: pyproj.CRS) -> str:
+    auth = crs.to_authority()
+    return f"{auth[0]}:{auth[1]}" if auth else crs.name

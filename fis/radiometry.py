@@ -1,0 +1,90 @@
+"""The one radiometric rule: digital numbers -> reflectance.
+
+``reflectance = DN * scale + offset``, with DN 0 (or the file's nodata) as no data.
+Every source (STAC ``raster:bands``, processing-baseline defaults, float reflectance files)
+is reduced to one :class:`Radiometry` per band asset at ingest; the reader applies it once.
+Because the record holds the *final* scale and offset, an offset cannot be applied twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Baseline from which L1C/L2A products carry RADIO_ADD_OFFSET / BOA_ADD_OFFSET = -1000 DN.
+OFFSET_BASELINE = (4, 0)
+QUANTIFICATION_VALUE = 10000.0
+BASELINE_04_OFFSET_DN = -1000.0
+
+
+@dataclass(frozen=True)
+class Radiometry:
+    """How to turn stored values into reflectance: ``value * scale + offset``."""
+
+    scale: float = 1.0 / QUANTIFICATION_VALUE
+    offset: float = 0.0
+    nodata: float | None = 0.0
+
+    def to_reflectance(self, values: np.ndarray) -> np.ndarray:
+        """Reflectance as float32 with NaN where the input is no data (or already NaN)."""
+        data = np.asarray(values)
+        out = data.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            out[data == self.nodata] = np.nan
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scale": self.scale, "offset": self.offset, "nodata": self.nodata}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Radiometry":
+        return cls(scale=float(data["scale"]), offset=float(data["offset"]), nodata=data.get("nodata"))
+
+
+def parse_baseline(text: str | None) -> tuple[int, int] | None:
+    """``"04.00"`` -> ``(4, 0)``; ``None`` or unparseable -> ``None``."""
+    if not text:
+        return None
+    parts = str(text).strip().lstrip("N").split(".")
+    try:
+        if len(parts) == 1 and len(parts[0]) == 4:
+            return int(parts[0][:2]), int(parts[0][2:])
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return None
+
+
+def baseline_has_offset(baseline: str | None) -> bool:
+    """True when products of this processing baseline carry the -1000 DN offset."""
+    parsed = parse_baseline(baseline)
+    return parsed is not None and parsed >= OFFSET_BASELINE
+
+
+def radiometry_for_asset(
+    raster_band: dict[str, Any] | None,
+    *,
+    processing_baseline: str | None,
+    file_nodata: float | None = None,
+) -> Radiometry:
+    """The radiometry of one band asset.
+
+    ``raster:bands`` scale/offset win when present (they already include the baseline offset,
+    e.g. Earth Search v1: ``scale 0.0001, offset -0.1``). Without them, integer DNs follow the
+    product rule: ``(DN + offset_dn) / 10000`` with ``offset_dn = -1000`` from baseline 04.00.
+    A float data type without scale means the file already holds reflectance.
+    """
+    rb = raster_band or {}
+    nodata = rb.get("nodata", file_nodata if file_nodata is not None else 0)
+    if isinstance(nodata, str):  # STAC allows "nan"
+        nodata = float(nodata)
+    data_type = str(rb.get("data_type", "uint16"))
+    if "scale" in rb or "offset" in rb:
+        return Radiometry(scale=float(rb.get("scale", 1.0)), offset=float(rb.get("offset", 0.0)), nodata=nodata)
+    if data_type.startswith("float"):
+        return Radiometry(scale=1.0, offset=0.0, nodata=nodata)
+    offset_dn = BASELINE_04_OFFSET_DN if baseline_has_offset(processing_baseline) else 0.0
+    return Radiometry(
+        scale=1.0 / QUANTIFICATION_VALUE, offset=offset_dn / QUANTIFICATION_VALUE, nodata=nodata
+    )
