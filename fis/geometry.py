@@ -167,7 +167,10 @@ def _densify(geom: G, crs: pyproj.CRS) -> G:
     step = max(step, float(shapely.length(geom)) / _DENSIFY_MAX_NEW_VERTICES)
     if not math.isfinite(step) or step <= 0:
         return geom
-    return shapely.segmentize(geom, step)
+    dense = shapely.segmentize(geom, step)
+    if isinstance(geom, MultiPolygon) and isinstance(dense, Polygon):
+        dense = MultiPolygon([dense])  # GEOS collapses single-part multipolygons
+    return dense
 
 
 # ---------------------------------------------------------------------------------- geometry
@@ -236,7 +239,7 @@ def parse_geometry(
     geom = _repair(geom, field, warnings)
     geom_4326 = transform_geometry(geom, source_crs, WGS84)
     if not geom_4326.is_valid:
-        # Reprojection can fold a barely-valid polygon; repair the lon/lat copy quietly-ish.
+        # Reprojection can fold a barely-valid polygon; repair the lon/lat copy (with a warning).
         geom_4326 = _repair(geom_4326, field, warnings, after_transform=True)
     return AOI(geometry=geom, crs=source_crs, geometry_4326=geom_4326, warnings=tuple(warnings))
 
@@ -308,7 +311,8 @@ def _from_wkt(text: str, field: str) -> tuple[BaseGeometry, str | int | None]:
     if m:
         crs_member, text = int(m.group(1)), m.group(2).strip()
     try:
-        geom = shapely.from_wkt(text, on_invalid="raise")
+        with np.errstate(invalid="ignore"):  # NaN coordinates are reported below
+            geom = shapely.from_wkt(text, on_invalid="raise")
     except (GEOSException, ValueError) as exc:
         raise InvalidGeometry(
             f"{field}: {_short(text)} is not valid WKT ({exc}); send e.g. 'POLYGON((x1 y1, x2 y2, x3 y3, x1 y1))'",
@@ -422,6 +426,12 @@ def _position(pos: Any, field: str, path: str) -> tuple[float, float]:
     if not isinstance(pos, list) or len(pos) < 2:
         raise InvalidGeometry(
             f"{field}: {path} must be a position [x, y] (lon/lat when unprojected), got {_short(pos)}; "
+            "check the nesting depth of the coordinates",
+            field=field,
+        )
+    if any(isinstance(v, list) for v in pos):
+        raise InvalidGeometry(
+            f"{field}: {path} is a list of positions where a position [x, y] was expected; "
             "check the nesting depth of the coordinates",
             field=field,
         )
