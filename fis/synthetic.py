@@ -229,6 +229,9 @@ def write_stac_scene(
     epsg = proj_crs.to_epsg()
 
     checked = [_check_band(name, raster) + (raster.transform,) for name, raster in bands.items()]
+    seen = [band for band, _, _ in checked]
+    if len(set(seen)) != len(seen):
+        raise InvalidInput(f"the same band is given twice under different keys: {sorted(bands)}", field="bands")
     checked.sort(key=lambda entry: BANDS.index(entry[0]))
     scene_dir = Path(out_dir) / scene_id
     scene_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,51 @@
+"""Reading request bodies and query strings into validated values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Request
+
+from fis.errors import InvalidInput
+
+
+def json_body(request: Request) -> Any:
+    """The parsed JSON body, with a specific error when it is missing or malformed."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise InvalidInput("request body is empty; send a JSON object with at least 'geometry' and 'time_range'", field="body")
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise InvalidInput("request body is not UTF-8 text; send JSON", field="body") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field="body"
+        ) from None
+
+
+def int_arg(request: Request, name: str, *, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    """An integer query parameter within bounds."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"query parameter {name}={raw!r} is not an integer", field=name) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise InvalidInput(f"query parameter {name}={value} must be {bound}", field=name)
+    return value
+
+
+def wants_csv(request: Request) -> bool:
+    """True for ``?format=csv`` or an ``Accept`` header that prefers text/csv over JSON."""
+    fmt = request.args.get("format")
+    if fmt is not None:
+        if fmt.lower() not in ("csv", "json"):
+            raise InvalidInput(f"format={fmt!r} is not supported; use format=json or format=csv", field="format")
+        return fmt.lower() == "csv"
+    best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
+    return best == "text/csv" and request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]

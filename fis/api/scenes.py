@@ -1,0 +1,84 @@
+"""``GET /api/v1/scenes``: the registered acquisitions, as a GeoJSON FeatureCollection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shapely
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from shapely.geometry import mapping
+
+from fis.api.body import int_arg
+from fis.app import services
+from fis.catalog.records import SceneRecord
+from fis.errors import InvalidInput
+from fis.store import find_scenes
+from fis.timerange import parse_interval
+
+blueprint = Blueprint("scenes", __name__, url_prefix="/api/v1/scenes")
+
+
+def parse_bbox(text: str | None) -> shapely.Geometry | None:
+    """``minx,miny,maxx,maxy`` in lon/lat -> a box, or None."""
+    if text is None or text == "":
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidInput(f"bbox={text!r} must be four numbers minlon,minlat,maxlon,maxlat", field="bbox") from None
+    if len(values) != 4 or not all(map(lambda v: v == v and abs(v) != float("inf"), values)):
+        raise InvalidInput(f"bbox={text!r} must be four finite numbers minlon,minlat,maxlon,maxlat", field="bbox")
+    min_x, min_y, max_x, max_y = values
+    if min_x > max_x or min_y > max_y:
+        raise InvalidInput(f"bbox={text!r}: min must not exceed max (minlon,minlat,maxlon,maxlat)", field="bbox")
+    if not (-180 <= min_x <= 180 and -180 <= max_x <= 180 and -90 <= min_y <= 90 and -90 <= max_y <= 90):
+        raise InvalidInput(f"bbox={text!r} is outside lon -180..180 / lat -90..90", field="bbox")
+    return shapely.box(min_x, min_y, max_x, max_y)
+
+
+def scene_feature(scene: SceneRecord) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": scene.id,
+        "geometry": mapping(scene.footprint),
+        "bbox": list(scene.footprint.bounds),
+        "properties": {
+            "datetime": scene.datetime.isoformat().replace("+00:00", "Z"),
+            "date": scene.date.isoformat(),
+            "collection": scene.collection,
+            "platform": scene.platform,
+            "tile": scene.tile,
+            "processing_baseline": scene.processing_baseline,
+            "product_level": scene.product_level,
+            "crs": scene.crs,
+            "bands": sorted(scene.assets),
+            "radiometry": {band: asset.radiometry.to_dict() for band, asset in scene.assets.items()},
+        },
+    }
+
+
+@blueprint.get("")
+def list_scenes() -> ResponseReturnValue:
+    svc = services(current_app)
+    area = parse_bbox(request.args.get("bbox"))
+    datetime_text = request.args.get("datetime")
+    interval = parse_interval(datetime_text, field="datetime") if datetime_text else None
+    limit = int_arg(request, "limit", default=100, minimum=1, maximum=10000)
+    offset = int_arg(request, "offset", default=0)
+    with svc.sessions() as session:
+        scenes = find_scenes(session, area, interval, limit=limit + 1, offset=offset)
+    more = len(scenes) > limit
+    scenes = scenes[:limit]
+    links = {}
+    if more:
+        links["next"] = request.base_url + "?" + "&".join(
+            f"{k}={v}" for k, v in {**request.args.to_dict(), "limit": limit, "offset": offset + limit}.items()
+        )
+    return jsonify({
+        "type": "FeatureCollection",
+        "features": [scene_feature(s) for s in scenes],
+        "numberReturned": len(scenes),
+        "links": links,
+    })

@@ -1,0 +1,71 @@
+"""``/api/v1/timeseries``: compute, store, list, show, export and delete time series."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from fis.api.body import int_arg, json_body, wants_csv
+from fis.api.views import CloudFilter, csv_response, series_json, series_summary
+from fis.app import services
+from fis.db import transaction
+from fis.request import parse_timeseries_request
+from fis.store import delete_series, errors_of, get_series, list_series, observation_counts, observations_of
+
+blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
+
+
+@blueprint.post("")
+def create_timeseries() -> ResponseReturnValue:
+    as_csv = wants_csv(request)
+    ts_request = parse_timeseries_request(json_body(request))
+    series, result = services(current_app).run_timeseries(ts_request)
+    view = CloudFilter.from_parameters(series.parameters)
+    observations = list(result.observations)
+    if as_csv:
+        return csv_response(series, observations, view, status=201)
+    body = series_json(series, observations, list(result.errors), view)
+    return jsonify(body), 201, {"Location": body["links"]["self"]}
+
+
+@blueprint.get("")
+def list_timeseries() -> ResponseReturnValue:
+    svc = services(current_app)
+    limit = int_arg(request, "limit", default=svc.settings.page_size, minimum=1, maximum=1000)
+    offset = int_arg(request, "offset", default=0)
+    with svc.sessions() as session:
+        rows, total = list_series(session, limit=limit, offset=offset)
+        counts = observation_counts(session, [r.id for r in rows])
+    links = {}
+    base = request.base_url
+    if offset + limit < total:
+        links["next"] = f"{base}?limit={limit}&offset={offset + limit}"
+    if offset > 0:
+        links["prev"] = f"{base}?limit={limit}&offset={max(0, offset - limit)}"
+    return jsonify({
+        "items": [series_summary(r, counts.get(r.id, 0)) for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "links": links,
+    })
+
+
+@blueprint.get("/<series_id>")
+def get_timeseries(series_id: str) -> ResponseReturnValue:
+    as_csv = wants_csv(request)
+    with services(current_app).sessions() as session:
+        series = get_series(session, series_id)
+        observations = observations_of(series)
+        errors = errors_of(series)
+    view = CloudFilter.from_parameters(series.parameters).override(request)
+    if as_csv:
+        return csv_response(series, observations, view)
+    return jsonify(series_json(series, observations, errors, view))
+
+
+@blueprint.delete("/<series_id>")
+def remove_timeseries(series_id: str) -> ResponseReturnValue:
+    with transaction(services(current_app).sessions) as session:
+        delete_series(session, series_id)
+    return "", 204

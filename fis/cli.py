@@ -1,0 +1,261 @@
+"""The ``fis`` command line: ingest an archive, migrate, serve, compute series, build a demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fis.config import Settings
+from fis.errors import FisError
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _fail(exc: FisError) -> None:
+    raise click.ClickException(exc.message) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fis")
+def main() -> None:
+    """fis: cloud-aware Sentinel-2 statistics for field polygons, served from your own archive.
+
+    Settings come from FIS_* environment variables: FIS_DATABASE_URL (SQLAlchemy URL; default
+    an SQLite file in FIS_DATA_DIR), FIS_DATA_DIR (default ./var), FIS_MAX_PIXELS, ...
+    """
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema (PostGIS extension included on PostgreSQL)."""
+    from fis.db import current_revision, make_engine, upgrade
+
+    settings = _settings()
+    try:
+        engine = make_engine(settings.effective_database_url)
+        upgrade(engine, revision)
+    except FisError as exc:
+        _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - driver errors vary
+        raise click.ClickException(f"cannot migrate {settings.effective_database_url}: {exc}") from None
+    click.echo(f"database {engine.url.render_as_string(hide_password=True)} at revision {current_revision(engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION ('base' drops every table)."""
+    from fis.db import current_revision, downgrade, make_engine
+
+    engine = make_engine(_settings().effective_database_url)
+    downgrade(engine, revision)
+    click.echo(f"database at revision {current_revision(engine)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the schema revision of the configured database."""
+    from fis.db import current_revision, head_revision, make_engine
+
+    engine = make_engine(_settings().effective_database_url)
+    click.echo(f"current: {current_revision(engine)}  head: {head_revision(engine)}")
+
+
+# --- ingest -----------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True)
+def ingest(sources: tuple[str, ...]) -> None:
+    """Register scenes from STAC Items / ItemCollections (files, directories or http(s) URLs).
+
+    Re-ingesting an item updates it. Broken items are reported with the reason and skipped;
+    the exit status is 1 when any item failed.
+    """
+    from fis.catalog.ingest import discover_sources, ingest as run_ingest
+    from fis.db import ensure_migrated
+    from fis.service import Services
+
+    svc = Services.create(_settings())
+    try:
+        ensure_migrated(svc.db)
+    except FisError as exc:
+        _fail(exc)
+    found = list(discover_sources(sources))
+    with click.progressbar(length=len(found), label="Ingesting", file=sys.stderr) as bar:
+        report = None
+        from fis.catalog.ingest import IngestReport
+
+        report = IngestReport()
+        for source in found:
+            part = run_ingest([source], svc.sessions)
+            report.created += part.created
+            report.updated += part.updated
+            report.failed += part.failed
+            bar.update(1)
+    click.echo(f"{len(report.created)} scenes added, {len(report.updated)} updated, {len(report.failed)} failed")
+    for name, reason in report.failed:
+        click.echo(f"  FAILED {name}: {reason}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
+def serve(host: str, port: int, threads: int) -> None:
+    """Run the HTTP API with the waitress production WSGI server."""
+    from waitress import serve as waitress_serve
+
+    from fis.app import create_app
+    from fis.db import ensure_migrated
+
+    app = create_app(_settings())
+    try:
+        ensure_migrated(app.extensions["fis"].db)
+    except FisError as exc:
+        _fail(exc)
+    click.echo(f"fis serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/api/v1/openapi.json)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="fis")
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+def _read_geometry(value: str) -> Any:
+    path = Path(value)
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise click.BadParameter(f"{value} is not a GeoJSON file: {exc}", param_hint="--geometry") from None
+        if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+            features = data.get("features") or []
+            if len(features) != 1:
+                raise click.BadParameter(
+                    f"{value} holds {len(features)} features; pass a file with one Polygon/MultiPolygon feature",
+                    param_hint="--geometry",
+                )
+            return features[0]
+        return data
+    return value  # WKT
+
+
+@main.command()
+@click.option("--geometry", "geometry", required=True, help="GeoJSON file (Polygon, MultiPolygon, Feature) or a WKT string.")
+@click.option("--crs", default=None, help="CRS of the geometry (default EPSG:4326, lon/lat).")
+@click.option("--from", "date_from", required=True, help="First date (ISO 8601, inclusive).")
+@click.option("--to", "date_to", required=True, help="Last date (ISO 8601, inclusive; a date means the whole day).")
+@click.option("--resolution", type=float, default=None, help="Grid resolution in metres [default: 10].")
+@click.option("--cloud-threshold", type=float, default=None, help="s2cloudless probability threshold of the pixel mask [default: 0.4].")
+@click.option("--cloud-mask-resolution", type=float, default=None, help="Resolution of the pixel cloud mask in metres [default: 160].")
+@click.option("--max-cloud-fraction", type=float, default=None, help="Observations with a larger cloudy-pixel share are cloudy.")
+@click.option("--max-cloud-probability", type=float, default=None, help="Observations whose averaged-vector P(cloud) is larger are cloudy.")
+@click.option("--include-cloudy", is_flag=True, default=False, help="Keep cloudy observations in the output (flagged).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout).")
+def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resolution: float | None,
+          cloud_threshold: float | None, cloud_mask_resolution: float | None, max_cloud_fraction: float | None,
+          max_cloud_probability: float | None, include_cloudy: bool, fmt: str, output: str) -> None:
+    """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
+    from fis.api.views import CloudFilter, series_json
+    from fis.app import create_app
+    from fis.db import ensure_migrated
+    from fis.export import csv_lines
+    from fis.request import parse_timeseries_request
+
+    body: dict[str, Any] = {"geometry": _read_geometry(geometry), "time_range": {"from": date_from, "to": date_to}}
+    options = {
+        "crs": crs, "resolution": resolution, "cloud_threshold": cloud_threshold,
+        "cloud_mask_resolution": cloud_mask_resolution, "max_cloud_fraction": max_cloud_fraction,
+        "max_cloud_probability": max_cloud_probability, "include_cloudy": include_cloudy or None,
+    }
+    body.update({k: v for k, v in options.items() if v is not None})
+    app = create_app(_settings())
+    svc = app.extensions["fis"]
+    try:
+        ensure_migrated(svc.db)
+        request = parse_timeseries_request(body)
+        with click.progressbar(length=1, label="Computing", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+            series, result = svc.run_timeseries(request, progress=progress)
+    except FisError as exc:
+        _fail(exc)
+    view = CloudFilter.from_parameters(series.parameters)
+    observations = list(result.observations)
+    with click.open_file(output, "w", encoding="utf-8", newline="") as out:
+        if fmt == "csv":
+            shown = view.apply(observations)
+            for line in csv_lines([o for o, _ in shown], cloudy=[c for _, c in shown]):
+                out.write(line)
+        else:
+            base = Settings.from_env().public_url if hasattr(Settings, "public_url") else "http://127.0.0.1:8080"
+            with app.test_request_context("/", base_url=base):
+                out.write(json.dumps(series_json(series, observations, list(result.errors), view), indent=2))
+                out.write("\n")
+    click.echo(f"series {series.id}: {len(observations)} observations, status {result.status}", err=True)
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None, help="Where to write the archive [default: FIS_DATA_DIR/demo].")
+@click.option("--year", type=int, default=2023, show_default=True)
+@click.option("--size", type=int, default=200, show_default=True, help="Archive width/height in 10 m pixels.")
+@click.option("--port", type=int, default=8080, show_default=True, help="Port used in the printed example requests.")
+def demo(directory: str | None, year: int, size: int, port: int) -> None:
+    """Build a demo archive (COGs + STAC items), migrate the database, ingest it, print requests."""
+    from fis.catalog.ingest import ingest as run_ingest
+    from fis.db import upgrade
+    from fis.demo import build_demo_archive
+    from fis.service import Services
+
+    settings = _settings()
+    out = Path(directory) if directory else settings.data_dir / "demo"
+    with click.progressbar(length=1, label="Generating demo archive", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+        archive = build_demo_archive(out, year=year, size_px=size, progress=progress)
+    svc = Services.create(settings)
+    upgrade(svc.db)
+    report = run_ingest([str(p) for p in archive.items], svc.sessions)
+    click.echo(f"demo archive in {out}: {len(archive.items)} scenes ({len(report.created)} new, {len(report.updated)} updated, {len(report.failed)} failed)")
+    name, polygon = next(iter(archive.fields.items()))
+    body = {"geometry": polygon, "time_range": {"from": f"{year}-01-01", "to": f"{year}-12-31"}, "max_cloud_fraction": 0.2}
+    fields_file = out / "fields.geojson"
+    click.echo("\nStart the service:\n  fis serve --port %d\n" % port)
+    click.echo(f"Field polygons: {fields_file}  ({', '.join(archive.fields)})\n")
+    click.echo(f"Time series of field {name!r}, cloudy dates (cloud_fraction > 0.2) left out:")
+    click.echo(f"  curl -s -X POST http://127.0.0.1:{port}/api/v1/timeseries -H 'Content-Type: application/json' \\\n    -d '{json.dumps(body)}'")
+    click.echo("\nThe same as CSV:")
+    click.echo(f"  curl -s -X POST 'http://127.0.0.1:{port}/api/v1/timeseries?format=csv' -H 'Content-Type: application/json' \\\n    -d '{json.dumps(body)}'")
+    click.echo("\nOr without the server:")
+    click.echo(f"  fis stats --geometry '{_wkt(polygon)}' --from {year}-01-01 --to {year}-12-31 --max-cloud-fraction 0.2 --format csv")
+
+
+def _wkt(geojson: dict[str, Any]) -> str:
+    from shapely.geometry import shape
+
+    return shape(geojson).wkt
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,107 @@
+"""The request grid: CRS, transform and shape on which statistics are computed, and the pixel rule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio.features
+from affine import Affine
+from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
+
+#: A requested resolution within this relative distance of the source's native pixel size
+#: snaps to the native grid (10 m asked, 9.995 m stored: use the stored pixels, never resample).
+NATIVE_SNAP_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid in a projected CRS."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def resolution(self) -> tuple[float, float]:
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def size(self) -> int:
+        return self.width * self.height
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        left, top = self.transform.c, self.transform.f
+        return left, top + self.transform.e * self.height, left + self.transform.a * self.width, top
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "crs": self.crs.to_string(),
+            "resolution": list(self.resolution),
+            "width": self.width,
+            "height": self.height,
+            "bounds": list(self.bounds),
+        }
+
+
+def snap_resolution(requested: float, native: tuple[float, float] | None) -> tuple[float, float]:
+    """The pixel size to use: the native one when the request is within 1 % of it."""
+    if native is not None and all(abs(requested - n) <= NATIVE_SNAP_TOLERANCE * n for n in native):
+        return native
+    return requested, requested
+
+
+def grid_for_bounds(
+    bounds: tuple[float, float, float, float],
+    crs: CRS,
+    resolution: tuple[float, float],
+    *,
+    anchor: tuple[float, float] = (0.0, 0.0),
+    margin: int = 0,
+) -> Grid:
+    """The smallest grid aligned to ``anchor`` + k * resolution that covers ``bounds``, plus ``margin`` pixels."""
+    res_x, res_y = resolution
+    ax, ay = anchor
+    left = ax + math.floor(round((bounds[0] - ax) / res_x, 9)) * res_x - margin * res_x
+    right = ax + math.ceil(round((bounds[2] - ax) / res_x, 9)) * res_x + margin * res_x
+    top = ay + math.ceil(round((bounds[3] - ay) / res_y, 9)) * res_y + margin * res_y
+    bottom = ay + math.floor(round((bounds[1] - ay) / res_y, 9)) * res_y - margin * res_y
+    width = max(1, int(round((right - left) / res_x)))
+    height = max(1, int(round((top - bottom) / res_y)))
+    return Grid(crs=crs, transform=Affine(res_x, 0.0, left, 0.0, -res_y, top), width=width, height=height)
+
+
+def polygon_mask(grid: Grid, geometry: BaseGeometry, *, all_touched: bool = False) -> np.ndarray:
+    """Pixels of ``grid`` that belong to ``geometry`` (in the grid's CRS).
+
+    Default rule: a pixel belongs when its centre is inside (holes excluded). A polygon that
+    covers no pixel centre still gets the pixel containing its centroid.
+    """
+    mask = rasterio.features.geometry_mask(
+        [geometry], out_shape=grid.shape, transform=grid.transform, all_touched=all_touched, invert=True
+    )
+    if not mask.any() and not geometry.is_empty:
+        point = geometry.centroid
+        col, row = ~grid.transform * (point.x, point.y)
+        row_i, col_i = int(math.floor(row)), int(math.floor(col))
+        if 0 <= row_i < grid.height and 0 <= col_i < grid.width:
+            mask[row_i, col_i] = True
+    return mask
+
+
+def cell_lookup(fine: Grid, coarse: Grid, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each True pixel of ``mask`` on ``fine``, the (row, col) of the ``coarse`` cell holding its centre."""
+    rows, cols = np.nonzero(mask)
+    xs, ys = fine.transform * (cols + 0.5, rows + 0.5)
+    ccols, crows = ~coarse.transform * (np.asarray(xs), np.asarray(ys))
+    crow = np.clip(np.floor(crows).astype(np.int64), 0, coarse.height - 1)
+    ccol = np.clip(np.floor(ccols).astype(np.int64), 0, coarse.width - 1)
+    return crow, ccol

@@ -1,0 +1,69 @@
+"""Application services shared by the HTTP API and the CLI: one place that runs a request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from threading import Lock
+
+from sqlalchemy import Engine as DbEngine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fis.clouds import load_model
+from fis.config import Settings
+from fis.db import make_engine, make_session_factory, transaction
+from fis.observation import SeriesResult
+from fis.orm import TimeSeries
+from fis.raster import DatasetCache
+from fis.request import TimeseriesRequest
+from fis.store import find_scenes, save_series
+from fis.timeseries import Engine, Progress
+
+
+@dataclass
+class Services:
+    """Database, engine and settings of one running service (built once per app / CLI call)."""
+
+    settings: Settings
+    db: DbEngine
+    sessions: sessionmaker[Session]
+    cache: DatasetCache
+    _engine: Engine | None = field(default=None, repr=False)
+    _lock: Lock = field(default_factory=Lock, repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings) -> "Services":
+        db = make_engine(settings.effective_database_url)
+        return cls(settings=settings, db=db, sessions=make_session_factory(db), cache=DatasetCache(settings.dataset_cache_size))
+
+    @property
+    def engine(self) -> Engine:
+        """The computation engine; the cloud model is loaded and verified on first use."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = Engine(
+                    load_model(self.settings.cloud_model),
+                    cache=self.cache,
+                    max_pixels=self.settings.max_pixels,
+                    read_threads=self.settings.read_threads,
+                )
+            return self._engine
+
+    def run_timeseries(self, request: TimeseriesRequest, *, progress: Progress | None = None) -> tuple[TimeSeries, SeriesResult]:
+        """Find the scenes, compute every observation, then store the series in one transaction."""
+        with self.sessions() as session:
+            scenes = find_scenes(session, request.aoi.geometry_4326, request.time_range)
+        result = self.engine.compute(request, scenes, progress=progress)
+        parameters = {**request.parameters(), "grid": result.grid, "model": result.model}
+        with transaction(self.sessions) as session:
+            series = save_series(
+                session,
+                geometry_4326=request.aoi.geometry_4326,
+                time_range=request.time_range,
+                parameters=parameters,
+                result=result,
+                warnings=request.aoi.warnings,
+            )
+        return series, result
+
+    def close(self) -> None:
+        self.db.dispose()

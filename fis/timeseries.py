@@ -1,0 +1,231 @@
+"""Orchestration: scenes + request -> one observation per acquisition date.
+
+Per request the grid, the polygon's pixel mask and the cloud-grid lookup are computed once;
+per date the band windows are read onto that grid (tiles of one date mosaicked, first valid
+pixel wins), reduced to statistics, and the cloud model runs once on all averaged vectors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from pyproj import CRS
+from rasterio.enums import Resampling
+from shapely.geometry.base import BaseGeometry
+
+from fis.bands import BANDS, NATIVE_RESOLUTION
+from fis.catalog.records import SceneRecord
+from fis.clouds import CloudModel, cloud_mask
+from fis.errors import FisError, RequestTooLarge
+from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
+from fis.observation import Observation, ObservationError, PixelCounts, SeriesResult
+from fis.raster import DatasetCache, read_band
+from fis.request import TimeseriesRequest
+from fis.stats import mean_or_none, ndvi, summarise
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class RequestLayout:
+    """Everything computed once per request: grids, the polygon mask and the cloud-cell lookup."""
+
+    grid: Grid
+    inside: np.ndarray
+    cloud_grid: Grid
+    cloud_cells: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def cloud_on_stats_grid(self) -> bool:
+        return self.cloud_grid == self.grid
+
+
+@dataclass(frozen=True)
+class _DateResult:
+    date: dt.date
+    datetime: dt.datetime
+    scenes: tuple[str, ...]
+    ndvi: dict[str, float | None]
+    bands: dict[str, float | None]
+    model_vector: np.ndarray | None
+    pixels: PixelCounts
+
+
+class Engine:
+    """Computes observation records; holds the model and the open-dataset cache."""
+
+    def __init__(self, model: CloudModel, *, cache: DatasetCache | None = None, max_pixels: int = 4_000_000, read_threads: int = 2):
+        self.model = model
+        self.cache = cache or DatasetCache()
+        self.max_pixels = max_pixels
+        self.read_threads = max(1, read_threads)
+
+    def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
+        """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending."""
+        scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
+        if not scenes:
+            return SeriesResult(observations=(), model=self.model.name)
+        layout = self.layout(request, scenes)
+        by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
+        for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
+            by_date[scene.date].append(scene)
+        dates = sorted(by_date)
+        results: list[_DateResult] = []
+        errors: list[ObservationError] = []
+        done = 0
+
+        def work(date: dt.date) -> _DateResult | ObservationError:
+            group = by_date[date]
+            try:
+                return self._compute_date(request, layout, date, group)
+            except FisError as exc:
+                return ObservationError(date=date, scenes=tuple(s.id for s in group), message=exc.message)
+
+        with ThreadPoolExecutor(max_workers=self.read_threads) as pool:
+            for outcome in pool.map(work, dates):
+                (errors if isinstance(outcome, ObservationError) else results).append(outcome)  # type: ignore[arg-type]
+                done += 1
+                if progress:
+                    progress(done, len(dates))
+        probabilities = self._probabilities([r.model_vector for r in results])
+        observations = tuple(
+            Observation(
+                date=r.date,
+                datetime=r.datetime,
+                scenes=r.scenes,
+                ndvi=r.ndvi,
+                bands=r.bands,
+                cloud_probability=p,
+                cloud_fraction=(r.pixels.cloudy / r.pixels.valid) if r.pixels.valid else None,
+                pixels=r.pixels,
+            )
+            for r, p in zip(results, probabilities)
+        )
+        return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=layout.grid.to_dict())
+
+    def layout(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
+        """Choose the CRS and pixel grid for the request and rasterise the polygon once."""
+        crs, reference = self._grid_crs(scenes)
+        dataset = self.cache.open(reference)
+        native = (abs(dataset.transform.a), abs(dataset.transform.e))
+        anchor = (dataset.transform.c, dataset.transform.f)
+        resolution = snap_resolution(request.resolution, native)
+        geometry: BaseGeometry = request.aoi.to_crs(crs)
+        grid = grid_for_bounds(geometry.bounds, crs, resolution, anchor=anchor)
+        if grid.size > self.max_pixels:
+            raise RequestTooLarge(
+                f"geometry needs a {grid.width} x {grid.height} = {grid.size} pixel grid at {resolution[0]:g} m; "
+                f"the limit for one synchronous request is {self.max_pixels} pixels (FIS_MAX_PIXELS). "
+                "Use a coarser resolution or split the geometry.",
+                field="geometry",
+                details={"pixels": grid.size, "max_pixels": self.max_pixels, "resolution": resolution[0]},
+            )
+        inside = polygon_mask(grid, geometry)
+        cloud_resolution = request.cloud_mask.resolution
+        if cloud_resolution <= resolution[0] * (1 + 1e-9):
+            cloud_grid = grid
+        else:
+            margin = request.cloud_mask.average_over + request.cloud_mask.dilation_size + 1
+            cloud_grid = grid_for_bounds(grid.bounds, crs, (cloud_resolution, cloud_resolution), anchor=anchor, margin=margin)
+        return RequestLayout(grid=grid, inside=inside, cloud_grid=cloud_grid, cloud_cells=cell_lookup(grid, cloud_grid, inside))
+
+    def _grid_crs(self, scenes: Sequence[SceneRecord]) -> tuple[CRS, str]:
+        """The CRS most of the scenes are in, and a 10 m band file on that CRS's native grid."""
+        crs_of: dict[str, CRS] = {}
+        for scene in scenes:
+            href = _reference_href(scene)
+            crs_of[scene.id] = CRS.from_user_input(scene.crs) if scene.crs else CRS.from_user_input(self.cache.open(href).crs)
+        counts = Counter(crs.to_string() for crs in crs_of.values())
+        chosen = counts.most_common(1)[0][0]
+        first = next(s for s in scenes if crs_of[s.id].to_string() == chosen)
+        return crs_of[first.id], _reference_href(first)
+
+    def _compute_date(self, request: TimeseriesRequest, layout: RequestLayout, date: dt.date, group: list[SceneRecord]) -> _DateResult:
+        inside = layout.inside
+        present = [band for band in BANDS if any(band in s.assets for s in group)]
+        values: dict[str, np.ndarray] = {}
+        full: dict[str, np.ndarray] = {}
+        model_bands = set(self.model.input_bands)
+        for band in present:
+            mosaic = _mosaic(group, band, layout.grid, self.cache, Resampling.nearest)
+            values[band] = mosaic[inside]
+            if layout.cloud_on_stats_grid and band in model_bands:
+                full[band] = mosaic
+        total = int(inside.sum())
+        valid = np.ones(total, dtype=bool)
+        for band in present:
+            valid &= np.isfinite(values[band])
+        index = None
+        if "B04" in values and "B08" in values:
+            index = ndvi(values["B04"], values["B08"])
+            valid &= np.isfinite(index)
+        n_valid = int(valid.sum())
+        band_means = {band: mean_or_none(values[band][valid]) if band in values else None for band in BANDS}
+        ndvi_stats = summarise(index[valid] if index is not None else np.empty(0))
+        vector = None
+        if n_valid and all(band_means.get(b) is not None for b in self.model.input_bands):
+            vector = np.array([band_means[b] for b in self.model.input_bands], dtype=np.float64)
+        cloudy = 0
+        if n_valid and all(b in values for b in self.model.input_bands):
+            mask = self._cloud_mask(request, layout, group, full)
+            rows, cols = layout.cloud_cells
+            cloudy = int((mask[rows, cols] & valid).sum())
+        return _DateResult(
+            date=date,
+            datetime=min(s.datetime for s in group),
+            scenes=tuple(s.id for s in group),
+            ndvi=ndvi_stats,
+            bands=band_means,
+            model_vector=vector,
+            pixels=PixelCounts(total=total, valid=n_valid, cloudy=cloudy, nodata=total - n_valid),
+        )
+
+    def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], full: dict[str, np.ndarray]) -> np.ndarray:
+        grid = layout.cloud_grid
+        if layout.cloud_on_stats_grid:
+            stack = [full[b] for b in self.model.input_bands]
+        else:
+            stack = [_mosaic(group, b, grid, self.cache, Resampling.average) for b in self.model.input_bands]
+        features = np.stack([a.ravel() for a in stack], axis=1)
+        probability = self.model.predict(features).reshape(grid.shape)
+        settings = request.cloud_mask
+        return cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
+
+    def _probabilities(self, vectors: list[np.ndarray | None]) -> list[float | None]:
+        rows = [v for v in vectors if v is not None]
+        if not rows:
+            return [None] * len(vectors)
+        predicted = iter(self.model.predict(np.vstack(rows)).tolist())
+        return [next(predicted) if v is not None else None for v in vectors]
+
+
+def _reference_href(scene: SceneRecord) -> str:
+    for band in ("B04", "B08", "B02", "B03"):
+        if band in scene.assets:
+            return scene.assets[band].href
+    finest = min(scene.assets.values(), key=lambda a: a.resolution or NATIVE_RESOLUTION.get(a.band, 60))
+    return finest.href
+
+
+def _mosaic(group: list[SceneRecord], band: str, grid: Grid, cache: DatasetCache, resampling: Resampling) -> np.ndarray:
+    """One band of one date on ``grid``: the first scene's valid pixels win, later tiles fill gaps."""
+    result: np.ndarray | None = None
+    for scene in group:
+        asset = scene.assets.get(band)
+        if asset is None:
+            continue
+        data = read_band(asset, grid, cache, resampling=resampling)
+        if result is None:
+            result = data
+        else:
+            gaps = np.isnan(result)
+            if not gaps.any():
+                break
+            result[gaps] = data[gaps]
+    assert result is not None
+    return result
