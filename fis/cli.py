@@ -206,8 +206,7 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
             for line in csv_lines([o for o, _ in shown], cloudy=[c for _, c in shown]):
                 out.write(line)
         else:
-            base = Settings.from_env().public_url if hasattr(Settings, "public_url") else "http://127.0.0.1:8080"
-            with app.test_request_context("/", base_url=base):
+            with app.test_request_context("/", base_url=svc.settings.public_url):
                 out.write(json.dumps(series_json(series, observations, list(result.errors), view), indent=2))
                 out.write("\n")
     click.echo(f"series {series.id}: {len(observations)} observations, status {result.status}", err=True)

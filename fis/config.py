@@ -35,6 +35,8 @@ class Settings:
     dataset_cache_size: int = 256
     #: Page size of ``GET /api/v1/timeseries`` when none is given.
     page_size: int = 50
+    #: Base URL used for links in output made outside an HTTP request (``fis stats``).
+    public_url: str = "http://127.0.0.1:8080"
 
     @property
     def effective_database_url(self) -> str:

@@ -64,6 +64,8 @@ class Engine:
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
         self.read_threads = max(1, read_threads)
+        # one long-lived pool: its threads keep their open-dataset caches between requests
+        self._pool = ThreadPoolExecutor(max_workers=self.read_threads, thread_name_prefix="fis-read")
 
     def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
         """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending."""
@@ -86,12 +88,11 @@ class Engine:
             except FisError as exc:
                 return ObservationError(date=date, scenes=tuple(s.id for s in group), message=exc.message)
 
-        with ThreadPoolExecutor(max_workers=self.read_threads) as pool:
-            for outcome in pool.map(work, dates):
-                (errors if isinstance(outcome, ObservationError) else results).append(outcome)  # type: ignore[arg-type]
-                done += 1
-                if progress:
-                    progress(done, len(dates))
+        for outcome in self._pool.map(work, dates):
+            (errors if isinstance(outcome, ObservationError) else results).append(outcome)  # type: ignore[arg-type]
+            done += 1
+            if progress:
+                progress(done, len(dates))
         probabilities = self._probabilities([r.model_vector for r in results])
         observations = tuple(
             Observation(
