@@ -23,26 +23,25 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 from affine import Affine
-from pyproj import Transformer
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 from rasterio.features import rasterize
 from shapely import Polygon, box, segmentize
+from shapely import transform as shapely_transform
 from shapely.geometry import mapping
-from shapely.ops import transform as shapely_transform
 
 from fis.bands import BANDS, NATIVE_RESOLUTION
-from fis.errors import InvalidInput
+from fis.errors import InvalidCRS, InvalidInput
 from fis.synthetic import BandRaster, reflectance_to_dn, write_stac_scene
 
-__all__ = ["DEMO_BASELINE", "SPECTRA", "DemoArchive", "build_demo_archive"]
+__all__ = ["DEMO_BASELINE", "SPECTRA", "WEATHER_KINDS", "DemoArchive", "build_demo_archive"]
 
 DEMO_BASELINE: Final = "05.09"
 BASE_RESOLUTION: Final = 10.0
@@ -59,10 +58,11 @@ SPECTRA: Final[dict[str, tuple[float, ...]]] = {
     "soil":       (0.112, 0.090, 0.092, 0.108, 0.122, 0.136, 0.144, 0.150, 0.160, 0.066, 0.0012, 0.250, 0.190),
     "residue":    (0.108, 0.086, 0.092, 0.100, 0.126, 0.160, 0.176, 0.186, 0.200, 0.076, 0.0012, 0.285, 0.205),
     "forest":     (0.098, 0.068, 0.056, 0.030, 0.060, 0.180, 0.230, 0.250, 0.270, 0.085, 0.0010, 0.120, 0.050),
-    "water":      (0.102, 0.072, 0.056, 0.036, 0.030, 0.024, 0.022, 0.020, 0.018, 0.008, 0.0008, 0.010, 0.007),
+    "water":      (0.102, 0.072, 0.056, 0.028, 0.028, 0.022, 0.020, 0.018, 0.018, 0.008, 0.0008, 0.010, 0.007),
     "urban":      (0.125, 0.105, 0.105, 0.112, 0.125, 0.140, 0.150, 0.158, 0.165, 0.065, 0.0014, 0.215, 0.185),
-    # Cloud shapes, scaled by a VNIR brightness of 0.30-0.60. SWIR is lower (water/ice
-    # absorption), B09 is damped, B10 is set separately (elevated for high thick cloud).
+    # Cloud shape, scaled by a VNIR brightness (overcast 0.36-0.60, cumulus 0.42-0.65). SWIR is
+    # lower (water/ice absorption), B09 damped; B10 is set per weather kind (thick high cloud
+    # 0.02-0.045, low cumulus ~0.004, thin cirrus 0.01-0.04 over otherwise clear land).
     "cloud":      (1.000, 0.985, 0.965, 0.960, 0.970, 0.985, 1.000, 1.000, 1.010, 0.420, 0.0,    0.720, 0.500),
 }
 #: Relative additive brightening of thin cirrus per band, times the cirrus B10 reflectance.
@@ -147,7 +147,7 @@ def _jitter_crop(rng: np.random.Generator, crop: _Crop) -> _Crop:
 _CROPS: Final[dict[str, _Crop]] = {
     "winter-wheat": _Crop("winter-wheat"),
     "winter-barley": _Crop("winter-barley", green_up=85, senescence=158, harvest=185, plough=220),
-    "maize": _Crop("maize", green_up=168, green_rate=8, senescence=250, harvest=278, plough=300,
+    "maize": _Crop("maize", green_up=168, green_rate=8, senescence=258, harvest=282, plough=300,
                    autumn_sowing=None, peak=0.96, winter=0.0),
     "meadow": _Crop("meadow", green_up=80, green_rate=12, senescence=152, harvest=218),
     "grassland": _Crop("meadow", green_up=80, green_rate=12, senescence=999, harvest=999),  # never mown
@@ -169,15 +169,12 @@ _GRASS, _FOREST, _WATER, _URBAN, _FALLOW, _FIELD0 = 0, 1, 2, 3, 4, 10
 # --------------------------------------------------------------------------- raster helpers
 
 
-def _interp_matrix(n_out: int, n_in: int, cell: float) -> np.ndarray:
-    """Linear-interpolation weights mapping a coarse axis (spacing ``cell``) to ``n_out`` pixels."""
+def _upsample_axis0(coarse: np.ndarray, n_out: int, cell: float) -> np.ndarray:
+    """Linear interpolation of a coarse grid (spacing ``cell`` pixels) along axis 0."""
     pos = (np.arange(n_out) + 0.5) / cell
-    lo = np.clip(np.floor(pos).astype(int), 0, n_in - 2)
-    frac = pos - lo
-    m = np.zeros((n_out, n_in))
-    m[np.arange(n_out), lo] = 1 - frac
-    m[np.arange(n_out), lo + 1] = frac
-    return m
+    lo = np.clip(np.floor(pos).astype(int), 0, coarse.shape[0] - 2)
+    frac = (pos - lo)[:, None]
+    return coarse[lo] * (1 - frac) + coarse[lo + 1] * frac
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell_px: float) -> np.ndarray:
@@ -185,7 +182,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell_px: flo
     h, w = shape
     ch, cw = int(math.ceil(h / cell_px)) + 2, int(math.ceil(w / cell_px)) + 2
     coarse = rng.standard_normal((ch, cw))
-    out = _interp_matrix(h, ch, cell_px) @ coarse @ _interp_matrix(w, cw, cell_px).T
+    out = _upsample_axis0(_upsample_axis0(coarse, h, cell_px).T, w, cell_px).T
     std = out.std()
     return (out - out.mean()) / (std if std > 0 else 1.0)
 
@@ -295,7 +292,7 @@ def _surface(land: _Landscape, doy: float, rng: np.random.Generator) -> np.ndarr
     garden = g_grass * spec["vegetation"][:, :, 0] + (1 - g_grass) * spec["soil"][:, :, 0]
     out[:, urban] = m * spec["urban"][:, :, 0] + (1 - m) * garden
     # per-date atmosphere: aerosol path radiance and water vapour (B09)
-    out += float(rng.uniform(-0.2, 1.0)) * _AEROSOL[:, None, None]
+    out += float(rng.uniform(-0.2, 0.6)) * _AEROSOL[:, None, None]
     out[_IDX["B09"]] *= float(rng.uniform(0.85, 1.15))
     out[_IDX["B10"]] = 0.0011 + 0.0002 * rng.standard_normal((h, w))
     return out
@@ -311,9 +308,9 @@ def _add_weather(
     if kind == "overcast":
         alpha = np.clip(0.97 + 0.03 * _smooth_noise(rng, (h, w), 8), 0.92, 1.0)
         brightness = 0.44 + 0.08 * _smooth_noise(rng, (h, w), 25)
-        brightness = np.clip(brightness + 0.02 * _smooth_noise(rng, (h, w), 4), 0.32, 0.60)
+        brightness = np.clip(brightness + 0.02 * _smooth_noise(rng, (h, w), 4), 0.36, 0.60)
         layer = cloud * brightness
-        layer[_IDX["B10"]] = np.clip(0.025 + 0.006 * _smooth_noise(rng, (h, w), 20), 0.012, 0.045)
+        layer[_IDX["B10"]] = np.clip(0.03 + 0.006 * _smooth_noise(rng, (h, w), 20), 0.02, 0.045)
         toa[:] = (1 - alpha) * toa + alpha * layer
     elif kind == "cumulus":
         n = int(rng.integers(4, 10))
@@ -326,7 +323,7 @@ def _add_weather(
         shadow = np.clip(2.2 * _blobs(centres + shift, radii, (h, w)) - 0.6, 0.0, 1.0) * (1 - alpha)
         toa[: _IDX["B10"]] *= 1 - 0.55 * shadow
         toa[_IDX["B11"]:] *= 1 - 0.55 * shadow
-        brightness = np.clip(0.50 + 0.06 * _smooth_noise(rng, (h, w), 10), 0.38, 0.62)
+        brightness = np.clip(0.52 + 0.06 * _smooth_noise(rng, (h, w), 10), 0.42, 0.65)
         layer = cloud * brightness
         layer[_IDX["B10"]] = 0.003 + 0.002 * alpha  # low cloud: little cirrus signal
         toa[:] = (1 - alpha) * toa + alpha * layer
@@ -359,7 +356,7 @@ def _weather_schedule(rng: np.random.Generator, dates: list[_dt.date]) -> list[s
             kinds[best] = "clear"
         forced.update(i for i in idx if kinds[i] == "clear")
 
-    force((6, 7, 8), 196)
+    force((6, 7, 8), 215)
     force((12, 1, 2), 15)
     if "overcast" not in kinds:
         free = [i for i in range(len(dates)) if i not in forced] or list(range(len(dates)))
@@ -372,7 +369,7 @@ def _weather_schedule(rng: np.random.Generator, dates: list[_dt.date]) -> list[s
 
 def _lonlat(geom: Any, crs: str) -> Any:
     to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return shapely_transform(to_ll.transform, geom)
+    return shapely_transform(geom, to_ll.transform, interleaved=False)
 
 
 def build_demo_archive(
@@ -401,6 +398,12 @@ def build_demo_archive(
         raise InvalidInput(f"size_px must be at least 30 (300 m), got {size_px}", field="size_px")
     if revisit_days < 1:
         raise InvalidInput(f"revisit_days must be >= 1, got {revisit_days}", field="revisit_days")
+    try:
+        projected = CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise InvalidCRS(f"unknown CRS {crs!r}: {exc}", field="crs") from None
+    if not projected.is_projected or projected.axis_info[0].unit_name not in ("metre", "meter"):
+        raise InvalidCRS(f"the demo grid needs a projected CRS in metres (e.g. a UTM zone), got {crs!r}", field="crs")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -428,61 +431,40 @@ def build_demo_archive(
     if progress is not None:
         progress(0, total)
 
-    def _write(scene_id: str, when: _dt.datetime, bands: dict[str, BandRaster], platform: str,
-               tile: str, extra: dict[str, Any]) -> Path:
-        return write_stac_scene(
-            out_dir, scene_id, when, bands, crs=crs, processing_baseline=DEMO_BASELINE,
-            platform=platform, mgrs_tile=tile, extra_properties=extra,
-        )
-
-    futures: list[Future[Path]] = []
-    done = 0
-    workers = max(1, min(4, os.cpu_count() or 1))
-
-    def _collect(limit: int) -> None:
-        # wait for the oldest scenes in order, so memory stays bounded and progress is monotone
-        nonlocal done
-        while len(futures) - done > limit:
-            futures[done].result()
-            done += 1
+    items: list[Path] = []
+    for k, (date, kind) in enumerate(zip(dates, weather)):
+        doy = date.timetuple().tm_yday
+        toa = _surface(land, doy, rng)
+        toa, alpha = _add_weather(toa, kind, rng, size_px)
+        native: dict[str, np.ndarray] = {}
+        for b, band in enumerate(BANDS):
+            arr = _block_mean(toa[b], NATIVE_RESOLUTION[band] // int(BASE_RESOLUTION))
+            noise = 0.0008 + 0.005 * arr if band != "B10" else 0.0001
+            native[band] = arr + noise * rng.standard_normal(arr.shape)
+        letter = "A" if k % 2 == 0 else "B"  # Sentinel-2A and 2B alternate
+        for t, (c0, c1) in enumerate(spans):
+            tile = _MGRS_TILES[t]
+            bands: dict[str, BandRaster] = {}
+            for band in BANDS:
+                res = NATIVE_RESOLUTION[band]
+                f = res // int(BASE_RESOLUTION)
+                r1, a0, a1 = -(-size_px // f), c0 // f, -(-c1 // f)
+                dn = reflectance_to_dn(native[band][:r1, a0:a1], processing_baseline=DEMO_BASELINE)
+                bands[band] = BandRaster(dn, Affine(res, 0, origin[0] + a0 * res, 0, -res, origin[1]))
+            cloudy = alpha[:size_px, c0:c1] > 0.5
+            extra = {
+                "eo:cloud_cover": 100.0 if kind == "cirrus" else round(100.0 * float(cloudy.mean()), 2),
+                "fis:demo_weather": kind,
+            }
+            # tiles of one datatake are sensed a few seconds apart: same date, not the same instant
+            when = _dt.datetime(date.year, date.month, date.day, 10, 5, 21 + 3 * t, tzinfo=_dt.timezone.utc)
+            items.append(write_stac_scene(
+                out_dir, f"S2{letter}_MSIL1C_{date:%Y%m%d}_T{tile}", when, bands, crs=crs,
+                processing_baseline=DEMO_BASELINE, platform=f"sentinel-2{letter.lower()}", mgrs_tile=tile,
+                extra_properties=extra,
+            ))
             if progress is not None:
-                progress(done, total)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for k, (date, kind) in enumerate(zip(dates, weather)):
-            doy = date.timetuple().tm_yday
-            toa = _surface(land, doy, rng)
-            toa, alpha = _add_weather(toa, kind, rng, size_px)
-            native: dict[str, np.ndarray] = {}
-            for b, band in enumerate(BANDS):
-                f = NATIVE_RESOLUTION[band] // int(BASE_RESOLUTION)
-                arr = _block_mean(toa[b], f)
-                noise = 0.0015 + 0.006 * arr if band != "B10" else 0.0001
-                native[band] = arr + noise * rng.standard_normal(arr.shape)
-            platform_letter = "A" if k % 2 == 0 else "B"
-            for t, (c0, c1) in enumerate(spans):
-                tile = _MGRS_TILES[t]
-                bands: dict[str, BandRaster] = {}
-                for band in BANDS:
-                    res = NATIVE_RESOLUTION[band]
-                    f = res // int(BASE_RESOLUTION)
-                    r1 = -(-size_px // f)
-                    a0, a1 = c0 // f, -(-c1 // f)
-                    dn = reflectance_to_dn(native[band][:r1, a0:a1], processing_baseline=DEMO_BASELINE)
-                    bands[band] = BandRaster(dn, Affine(res, 0, origin[0] + a0 * res, 0, -res, origin[1]))
-                cloudy = alpha[:size_px, c0:c1] > 0.5
-                extra = {
-                    "eo:cloud_cover": 100.0 if kind == "cirrus" else round(100.0 * float(cloudy.mean()), 2),
-                    "fis:demo_weather": kind,
-                }
-                when = _dt.datetime(date.year, date.month, date.day, 10, 5, 21 + 3 * t, tzinfo=_dt.timezone.utc)
-                scene_id = f"S2{platform_letter}_MSIL1C_{date:%Y%m%d}_T{tile}"
-                futures.append(pool.submit(
-                    _write, scene_id, when, bands, f"sentinel-2{platform_letter.lower()}", tile, extra
-                ))
-            _collect(2 * workers)
-        _collect(0)
-    items = [fu.result() for fu in futures]
+                progress(len(items), total)
 
     area = segmentize(box(origin[0], origin[1] - size_px * BASE_RESOLUTION,
                           origin[0] + size_px * BASE_RESOLUTION, origin[1]), size_px * BASE_RESOLUTION / 8)

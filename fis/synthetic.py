@@ -26,12 +26,13 @@ import rasterio
 from affine import Affine
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
+from pyproj.exceptions import CRSError
 from shapely import box, segmentize, unary_union
+from shapely import transform as shapely_transform
 from shapely.geometry import mapping
-from shapely.ops import transform as shapely_transform
 
 from fis.bands import BANDS, COMMON_NAMES, normalise_band_name
-from fis.errors import InvalidInput
+from fis.errors import InvalidCRS, InvalidInput
 
 __all__ = [
     "COG_MEDIA_TYPE",
@@ -150,7 +151,9 @@ def _check_band(band: str, raster: BandRaster) -> tuple[str, np.ndarray]:
         dn = dn.astype(np.uint16)
     t = raster.transform
     if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
-        raise InvalidInput(f"band {band}: transform must be north-up with positive pixel size, got {t!r}")
+        raise InvalidInput(
+            f"band {band}: transform must be north-up with positive pixel size, got {t!r}", field="bands"
+        )
     return canonical, dn
 
 
@@ -179,7 +182,7 @@ def _footprint_4326(extents: list[tuple[float, float, float, float]], crs: str) 
     span = max(footprint.bounds[2] - footprint.bounds[0], footprint.bounds[3] - footprint.bounds[1])
     footprint = segmentize(footprint, max(span / 16, 1e-9))
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return shapely_transform(to_lonlat.transform, footprint)
+    return shapely_transform(footprint, to_lonlat.transform, interleaved=False)
 
 
 def _round_coords(obj: Any, ndigits: int = 9) -> Any:
@@ -225,7 +228,10 @@ def write_stac_scene(
         raise InvalidInput(f"scene_id must be a plain file name, got {scene_id!r}", field="scene_id")
     when = _utc_iso(datetime)
     offset_dn = baseline_offset_dn(processing_baseline)
-    proj_crs = ProjCRS.from_user_input(crs)
+    try:
+        proj_crs = ProjCRS.from_user_input(crs)
+    except CRSError as exc:
+        raise InvalidCRS(f"unknown CRS {crs!r}: {exc}", field="crs") from None
     epsg = proj_crs.to_epsg()
 
     checked = [_check_band(name, raster) + (raster.transform,) for name, raster in bands.items()]
@@ -241,9 +247,8 @@ def write_stac_scene(
     for band, dn, transform in checked:
         h, w = dn.shape
         _write_tif(scene_dir / f"{band}.tif", dn, transform, crs, nodata, cog)
-        x0, y0 = transform * (0, 0)
-        x1, y1 = transform * (w, h)
-        extents.append((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        # north-up (checked): the extent follows from the coefficients
+        extents.append((transform.c, transform.f + transform.e * h, transform.c + transform.a * w, transform.f))
         resolution = abs(transform.a)
         raster_band: dict[str, Any] = {"data_type": "uint16", "spatial_resolution": resolution}
         if nodata is not None:
