@@ -21,7 +21,22 @@ def _fail(exc: FisError) -> None:
     raise click.ClickException(exc.message) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _close_on_exit(close: Any) -> None:
+    """Release database connections when the command ends (engines are made per command)."""
+    click.get_current_context().call_on_close(close)
+
+
+class _Group(click.Group):
+    """Any :class:`FisError` a command lets through becomes a one-line ``Error: ...`` and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FisError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fis")
 def main() -> None:
     """fis: cloud-aware Sentinel-2 statistics for field polygons, served from your own archive.
@@ -47,6 +62,7 @@ def db_upgrade(revision: str) -> None:
     settings = _settings()
     try:
         engine = make_engine(settings.effective_database_url)
+        _close_on_exit(engine.dispose)
         upgrade(engine, revision)
     except FisError as exc:
         _fail(exc)
@@ -62,6 +78,7 @@ def db_downgrade(revision: str) -> None:
     from fis.db import current_revision, downgrade, make_engine
 
     engine = make_engine(_settings().effective_database_url)
+    _close_on_exit(engine.dispose)
     downgrade(engine, revision)
     click.echo(f"database at revision {current_revision(engine)}")
 
@@ -72,6 +89,7 @@ def db_current() -> None:
     from fis.db import current_revision, head_revision, make_engine
 
     engine = make_engine(_settings().effective_database_url)
+    _close_on_exit(engine.dispose)
     click.echo(f"current: {current_revision(engine)}  head: {head_revision(engine)}")
 
 
@@ -90,6 +108,7 @@ def ingest(sources: tuple[str, ...]) -> None:
     from fis.service import Services
 
     svc = Services.create(_settings())
+    _close_on_exit(svc.close)
     try:
         ensure_migrated(svc.db)
     except FisError as exc:
@@ -188,6 +207,7 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
     body.update({k: v for k, v in options.items() if v is not None})
     app = create_app(_settings())
     svc = app.extensions["fis"]
+    _close_on_exit(svc.close)
     try:
         ensure_migrated(svc.db)
         request = parse_timeseries_request(body)
@@ -200,7 +220,9 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
         _fail(exc)
     view = CloudFilter.from_parameters(series.parameters)
     observations = list(result.observations)
-    with click.open_file(output, "w", encoding="utf-8", newline="") as out:
+    # click.open_file has no ``newline``: open files ourselves so the CSV keeps its \r\n rows
+    stream = open(output, "w", encoding="utf-8", newline="") if output != "-" else click.open_file("-", "w", encoding="utf-8")
+    with stream as out:
         if fmt == "csv":
             shown = view.apply(observations)
             for line in csv_lines([o for o, _ in shown], cloudy=[c for _, c in shown]):
@@ -234,6 +256,7 @@ def demo(directory: str | None, year: int, size: int, port: int) -> None:
             bar.update(done - bar.pos)
         archive = build_demo_archive(out, year=year, size_px=size, progress=progress)
     svc = Services.create(settings)
+    _close_on_exit(svc.close)
     upgrade(svc.db)
     report = run_ingest([str(p) for p in archive.items], svc.sessions)
     click.echo(f"demo archive in {out}: {len(archive.items)} scenes ({len(report.created)} new, {len(report.updated)} updated, {len(report.failed)} failed)")

@@ -90,7 +90,7 @@ def polygon_mask(grid: Grid, geometry: BaseGeometry, *, all_touched: bool = Fals
     )
     if not mask.any() and not geometry.is_empty:
         point = geometry.centroid
-        col, row = ~grid.transform * (point.x, point.y)
+        col, row = ~grid.transform @ (point.x, point.y)
         row_i, col_i = int(math.floor(row)), int(math.floor(col))
         if 0 <= row_i < grid.height and 0 <= col_i < grid.width:
             mask[row_i, col_i] = True
@@ -100,8 +100,8 @@ def polygon_mask(grid: Grid, geometry: BaseGeometry, *, all_touched: bool = Fals
 def cell_lookup(fine: Grid, coarse: Grid, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each True pixel of ``mask`` on ``fine``, the (row, col) of the ``coarse`` cell holding its centre."""
     rows, cols = np.nonzero(mask)
-    xs, ys = fine.transform * (cols + 0.5, rows + 0.5)
-    ccols, crows = ~coarse.transform * (np.asarray(xs), np.asarray(ys))
+    xs, ys = fine.transform @ (cols + 0.5, rows + 0.5)
+    ccols, crows = ~coarse.transform @ (np.asarray(xs), np.asarray(ys))
     crow = np.clip(np.floor(crows).astype(np.int64), 0, coarse.height - 1)
     ccol = np.clip(np.floor(ccols).astype(np.int64), 0, coarse.width - 1)
     return crow, ccol

@@ -30,7 +30,9 @@ class Radiometry:
     def to_reflectance(self, values: np.ndarray) -> np.ndarray:
         """Reflectance as float32 with NaN where the input is no data (or already NaN)."""
         data = np.asarray(values)
-        out = data.astype(np.float32) * np.float32(self.scale) + np.float32(self.offset)
+        # float64 arithmetic, one rounding to float32: in float32, DN * 1e-4 - 0.1 cancels
+        # catastrophically (DN 1000 gave -7.5e-9 instead of 0; dark pixels lost ~1e-4 relative).
+        out = (data.astype(np.float64) * self.scale + self.offset).astype(np.float32)
         if self.nodata is not None and not np.isnan(self.nodata):
             out[data == self.nodata] = np.nan
         return out

@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from fis.bands import BANDS, NATIVE_RESOLUTION
 from fis.catalog.records import SceneRecord
 from fis.clouds import CloudModel, cloud_mask
-from fis.errors import FisError, RequestTooLarge
+from fis.errors import FisError, RasterReadError, RequestTooLarge
 from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
 from fis.observation import Observation, ObservationError, PixelCounts, SeriesResult
 from fis.raster import DatasetCache, read_band
@@ -143,8 +143,15 @@ class Engine:
             crs_of[scene.id] = CRS.from_user_input(scene.crs) if scene.crs else CRS.from_user_input(self.cache.open(href).crs)
         counts = Counter(crs.to_string() for crs in crs_of.values())
         chosen = counts.most_common(1)[0][0]
-        first = next(s for s in scenes if crs_of[s.id].to_string() == chosen)
-        return crs_of[first.id], _reference_href(first)
+        # the first scene whose reference file opens: one unreadable file fails its date, not the request
+        candidates = [s for s in scenes if crs_of[s.id].to_string() == chosen]
+        for scene in candidates:
+            try:
+                self.cache.open(_reference_href(scene))
+            except RasterReadError:
+                continue
+            return crs_of[scene.id], _reference_href(scene)
+        return crs_of[candidates[0].id], _reference_href(candidates[0])
 
     def _compute_date(self, request: TimeseriesRequest, layout: RequestLayout, date: dt.date, group: list[SceneRecord]) -> _DateResult:
         inside = layout.inside

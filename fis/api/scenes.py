@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import shapely
 from flask import Blueprint, current_app, jsonify, request
@@ -73,9 +74,7 @@ def list_scenes() -> ResponseReturnValue:
     scenes = scenes[:limit]
     links = {}
     if more:
-        links["next"] = request.base_url + "?" + "&".join(
-            f"{k}={v}" for k, v in {**request.args.to_dict(), "limit": limit, "offset": offset + limit}.items()
-        )
+        links["next"] = request.base_url + "?" + urlencode({**request.args.to_dict(), "limit": limit, "offset": offset + limit})
     return jsonify({
         "type": "FeatureCollection",
         "features": [scene_feature(s) for s in scenes],

@@ -9,6 +9,7 @@ from fis.api.body import int_arg, json_body, wants_csv
 from fis.api.views import CloudFilter, csv_response, series_json, series_summary
 from fis.app import services
 from fis.db import transaction
+from fis.errors import InvalidInput
 from fis.request import parse_timeseries_request
 from fis.store import delete_series, errors_of, get_series, list_series, observation_counts, observations_of
 
@@ -31,6 +32,13 @@ def create_timeseries() -> ResponseReturnValue:
 @blueprint.get("")
 def list_timeseries() -> ResponseReturnValue:
     svc = services(current_app)
+    fmt = request.args.get("format")
+    if fmt is not None and fmt.lower() != "json":
+        raise InvalidInput(
+            f"format={fmt!r} is not supported for the list of series (JSON only); "
+            "export one series with GET /api/v1/timeseries/<id>?format=csv",
+            field="format",
+        )
     limit = int_arg(request, "limit", default=svc.settings.page_size, minimum=1, maximum=1000)
     offset = int_arg(request, "offset", default=0)
     with svc.sessions() as session:

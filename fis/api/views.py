@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,7 @@ def series_json(
     return {
         "id": series.id,
         "status": series.status,
-        "created_at": series.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": _utc_iso(series.created_at),
         "time_range": parameters.get("time_range"),
         "geometry": _geojson(series),
         "parameters": parameters,
@@ -98,7 +99,7 @@ def series_summary(series: TimeSeries, count: int) -> dict[str, Any]:
     return {
         "id": series.id,
         "status": series.status,
-        "created_at": series.created_at.isoformat().replace("+00:00", "Z"),
+        "created_at": _utc_iso(series.created_at),
         "time_range": series.parameters.get("time_range"),
         "bbox": [series.min_lon, series.min_lat, series.max_lon, series.max_lat],
         "observations": count,
@@ -114,6 +115,13 @@ def csv_response(series: TimeSeries, observations: list[Observation], view: Clou
     response.headers["Content-Disposition"] = f'attachment; filename="fis-timeseries-{series.id}.csv"'
     response.headers["Location"] = url_for("timeseries.get_timeseries", series_id=series.id, _external=True)
     return response
+
+
+def _utc_iso(value: datetime.datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``; SQLite hands back naive datetimes, which are UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _geojson(series: TimeSeries) -> dict[str, Any]:
