@@ -32,7 +32,7 @@ class Settings:
     #: Threads reading rasters concurrently within one request.
     read_threads: int = 2
     #: Open raster datasets kept per thread between requests.
-    dataset_cache_size: int = 256
+    dataset_cache_size: int = 4096
     #: Page size of ``GET /api/v1/timeseries`` when none is given.
     page_size: int = 50
     #: Base URL used for links in output made outside an HTTP request (``fis stats``).

@@ -26,6 +26,15 @@ class Grid:
     height: int
 
     @property
+    def crs_wkt(self) -> str:
+        """The CRS as WKT (computed once per grid; used to compare with files' CRSs cheaply)."""
+        wkt = self.__dict__.get("_crs_wkt")
+        if wkt is None:
+            wkt = self.crs.to_wkt()
+            object.__setattr__(self, "_crs_wkt", wkt)
+        return wkt
+
+    @property
     def resolution(self) -> tuple[float, float]:
         return abs(self.transform.a), abs(self.transform.e)
 

@@ -1,103 +1,237 @@
-"""Reading band windows onto a request grid, with a bounded per-thread cache of open datasets."""
+"""Reading band windows onto a request grid, with a bounded shared pool of open datasets."""
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import rasterio
+import rasterio.crs
+from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.warp import reproject
 from rasterio.windows import Window
+from affine import Affine
 
 from fis.catalog.records import BandAsset
 from fis.errors import RasterReadError
 from fis.grid import Grid
 
 
+@dataclass(frozen=True)
+class NativeWindow:
+    """Reflectance of a window of a file's own pixels, and where it lies."""
+
+    values: np.ndarray
+    transform: Affine
+
+
 class DatasetCache:
-    """Open rasterio datasets kept between requests: at most ``size`` per thread (LRU)."""
+    """A bounded pool of open rasterio datasets shared by all threads.
 
-    def __init__(self, size: int = 256):
+    A handle is used by one thread at a time (GDAL handles are not thread-safe): ``dataset()``
+    checks one out and returns it afterwards; idle handles beyond ``size`` are closed, least
+    recently used first. Keeping files open between requests is what makes warm requests fast.
+    """
+
+    def __init__(self, size: int = 1024):
         self.size = size
-        self._local = threading.local()
+        self._idle: OrderedDict[str, list[rasterio.io.DatasetReader]] = OrderedDict()
+        self._idle_count = 0
+        self._lock = threading.Lock()
 
-    def _entries(self) -> OrderedDict[str, rasterio.io.DatasetReader]:
-        entries = getattr(self._local, "entries", None)
-        if entries is None:
-            entries = self._local.entries = OrderedDict()
-        return entries
-
-    def open(self, href: str) -> rasterio.io.DatasetReader:
-        entries = self._entries()
-        dataset = entries.get(href)
-        if dataset is not None:
-            entries.move_to_end(href)
-            return dataset
+    @contextmanager
+    def dataset(self, href: str) -> Iterator[rasterio.io.DatasetReader]:
+        """An open dataset for ``href``, exclusively yours inside the ``with`` block."""
+        handle = None
+        with self._lock:
+            handles = self._idle.get(href)
+            if handles:
+                handle = handles.pop()
+                self._idle_count -= 1
+        if handle is None:
+            try:
+                handle = rasterio.open(href)
+            except (RasterioError, OSError) as exc:
+                raise RasterReadError(f"cannot open raster {href}: {exc}") from None
+        broken = False
         try:
-            dataset = rasterio.open(href)
-        except (RasterioError, OSError) as exc:
-            raise RasterReadError(f"cannot open raster {href}: {exc}") from None
-        entries[href] = dataset
-        while len(entries) > self.size:
-            _, old = entries.popitem(last=False)
+            yield handle
+        except (RasterioError, OSError, RasterReadError):
+            broken = True
+            raise
+        finally:
+            if broken:
+                handle.close()
+            else:
+                self._give_back(href, handle)
+
+    def _give_back(self, href: str, handle: rasterio.io.DatasetReader) -> None:
+        to_close = []
+        with self._lock:
+            self._idle.setdefault(href, []).append(handle)
+            self._idle.move_to_end(href)
+            self._idle_count += 1
+            while self._idle_count > self.size:
+                old_href, old_handles = next(iter(self._idle.items()))
+                to_close.append(old_handles.pop())
+                self._idle_count -= 1
+                if not old_handles:
+                    del self._idle[old_href]
+        for old in to_close:
             old.close()
-        return dataset
 
-    def forget(self, href: str) -> None:
-        dataset = self._entries().pop(href, None)
-        if dataset is not None:
-            dataset.close()
+    def close(self) -> None:
+        """Close every idle handle."""
+        with self._lock:
+            handles = [h for hs in self._idle.values() for h in hs]
+            self._idle.clear()
+            self._idle_count = 0
+        for handle in handles:
+            handle.close()
 
 
-def _aligned_window(dataset: rasterio.io.DatasetReader, grid: Grid) -> Window | None:
-    """The integer window of ``dataset`` that is exactly ``grid`` (same CRS and pixel grid), else None."""
+@lru_cache(maxsize=256)
+def _same_crs(dataset_wkt: str, grid_wkt: str) -> bool:
+    return dataset_wkt == grid_wkt or CRS.from_wkt(dataset_wkt) == CRS.from_wkt(grid_wkt)
+
+
+@lru_cache(maxsize=4096)
+def _wkt_of(crs: rasterio.crs.CRS) -> str:
+    return crs.to_wkt()
+
+
+def _axis_aligned(dataset: rasterio.io.DatasetReader, grid: Grid) -> bool:
+    """True when the dataset is north-up in the grid's CRS, so windows can be cut directly."""
     src = dataset.transform
-    dst = grid.transform
-    if dataset.crs is None or not dataset.crs == grid.crs:
-        return None
-    if src.b != 0 or src.d != 0 or not math.isclose(src.a, dst.a, rel_tol=1e-9) or not math.isclose(src.e, dst.e, rel_tol=1e-9):
-        return None
-    col = (dst.c - src.c) / src.a
-    row = (dst.f - src.f) / src.e
-    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
-        return None
-    return Window(int(round(col)), int(round(row)), grid.width, grid.height)
+    if dataset.crs is None or src.b != 0 or src.d != 0 or src.a <= 0 or src.e >= 0:
+        return False
+    return _same_crs(_wkt_of(dataset.crs), grid.crs_wkt)
 
 
-def read_band(
-    asset: BandAsset,
-    grid: Grid,
-    cache: DatasetCache,
-    *,
-    resampling: Resampling = Resampling.nearest,
-) -> np.ndarray:
+def _fill_value(asset: BandAsset, dataset: rasterio.io.DatasetReader) -> float:
+    nodata = asset.radiometry.nodata if asset.radiometry.nodata is not None else dataset.nodata
+    return nodata if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)) else 0
+
+
+def read_native_window(asset: BandAsset, bounds: tuple[float, float, float, float], cache: DatasetCache) -> NativeWindow:
+    """Reflectance of the smallest window of native pixels covering ``bounds`` (NaN outside the file)."""
+    with cache.dataset(asset.href) as dataset:
+        return _read_native_window(asset, dataset, bounds)
+
+
+def _read_native_window(asset: BandAsset, dataset: rasterio.io.DatasetReader, bounds: tuple[float, float, float, float]) -> NativeWindow:
+    src = dataset.transform
+    left, bottom, right, top = bounds
+    col0 = math.floor((left - src.c) / src.a + 1e-9)
+    col1 = math.ceil((right - src.c) / src.a - 1e-9)
+    row0 = math.floor((top - src.f) / src.e + 1e-9)
+    row1 = math.ceil((bottom - src.f) / src.e - 1e-9)
+    values = np.full((max(row1 - row0, 1), max(col1 - col0, 1)), np.nan, dtype=np.float32)
+    c0, c1 = max(col0, 0), min(col1, dataset.width)
+    r0, r1 = max(row0, 0), min(row1, dataset.height)
+    if c1 > c0 and r1 > r0:
+        try:
+            raw = dataset.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+        except (RasterioError, OSError) as exc:
+            raise RasterReadError(f"cannot read {asset.band} from {asset.href}: {exc}") from None
+        radiometry = replace(asset.radiometry, nodata=_fill_value(asset, dataset))
+        values[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = radiometry.to_reflectance(raw)
+    return NativeWindow(values=values, transform=src @ Affine.translation(col0, row0))
+
+
+def sample_nearest(native: NativeWindow, grid: Grid) -> np.ndarray:
+    """Each grid pixel takes the native pixel containing its centre (NaN outside the window)."""
+    t = native.transform
+    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
+    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
+    cols = np.floor((xs - t.c) / t.a).astype(np.int64)
+    rows = np.floor((ys - t.f) / t.e).astype(np.int64)
+    height, width = native.values.shape
+    col_ok = (cols >= 0) & (cols < width)
+    row_ok = (rows >= 0) & (rows < height)
+    out = native.values[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
+    if not (col_ok.all() and row_ok.all()):
+        out = out.copy()
+        out[~row_ok, :] = np.nan
+        out[:, ~col_ok] = np.nan
+    return out
+
+
+def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
+    """Each grid cell takes the mean of the valid native pixels whose centres fall in it."""
+    t = native.transform
+    height, width = native.values.shape
+    xs = t.c + (np.arange(width) + 0.5) * t.a
+    ys = t.f + (np.arange(height) + 0.5) * t.e
+    cols = np.floor((xs - grid.transform.c) / grid.transform.a).astype(np.int64)
+    rows = np.floor((ys - grid.transform.f) / grid.transform.e).astype(np.int64)
+    cell = rows[:, None] * grid.width + cols[None, :]
+    keep = ((rows >= 0) & (rows < grid.height))[:, None] & ((cols >= 0) & (cols < grid.width))[None, :]
+    keep &= np.isfinite(native.values)
+    index = cell[keep]
+    sums = np.bincount(index, weights=native.values[keep].astype(np.float64), minlength=grid.size)
+    counts = np.bincount(index, minlength=grid.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return means.reshape(grid.shape).astype(np.float32)
+
+
+def _resample(native: NativeWindow, grid: Grid) -> np.ndarray:
+    """Nearest when the grid is as fine or finer than the native pixels, block mean when coarser."""
+    if grid.resolution[0] <= abs(native.transform.a) * (1 + 1e-9):
+        return sample_nearest(native, grid)
+    return block_mean(native, grid)
+
+
+def _union_bounds(grids: Sequence[Grid]) -> tuple[float, float, float, float]:
+    boxes = [g.bounds for g in grids]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def read_band_on_grids(asset: BandAsset, grids: Sequence[Grid], cache: DatasetCache) -> list[np.ndarray]:
+    """Reflectance of one band on each grid (float32, NaN = no data), reading the file once.
+
+    Same-CRS files are cut to the native window covering all grids and resampled in numpy
+    (nearest when upsampling, mean of contained pixels when downsampling). Files in another
+    CRS (a neighbouring UTM zone) are warped with GDAL.
+    """
+    with cache.dataset(asset.href) as dataset:
+        if all(_axis_aligned(dataset, g) for g in grids):
+            native = _read_native_window(asset, dataset, _union_bounds(grids))
+            return [_resample(native, g) for g in grids]
+        return [
+            _warp(asset, dataset, g, Resampling.nearest if g.resolution[0] <= abs(dataset.transform.a) else Resampling.average)
+            for g in grids
+        ]
+
+
+def read_band(asset: BandAsset, grid: Grid, cache: DatasetCache) -> np.ndarray:
     """Reflectance of one band asset on ``grid`` (float32, NaN where there is no data)."""
-    dataset = cache.open(asset.href)
-    nodata = asset.radiometry.nodata
-    if nodata is None:
-        nodata = dataset.nodata
-    fill = nodata if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)) else 0
+    return read_band_on_grids(asset, [grid], cache)[0]
+
+
+def _warp(asset: BandAsset, dataset: rasterio.io.DatasetReader, grid: Grid, resampling: Resampling) -> np.ndarray:
+    fill = _fill_value(asset, dataset)
+    values = np.full(grid.shape, fill, dtype=dataset.dtypes[0])
     try:
-        window = _aligned_window(dataset, grid)
-        if window is not None:
-            values = dataset.read(1, window=window, boundless=True, fill_value=fill)
-        else:
-            values = np.full(grid.shape, fill, dtype=dataset.dtypes[0])
-            reproject(
-                source=rasterio.band(dataset, 1),
-                destination=values,
-                src_nodata=fill,
-                dst_nodata=fill,
-                dst_transform=grid.transform,
-                dst_crs=grid.crs,
-                resampling=resampling,
-            )
+        reproject(
+            source=rasterio.band(dataset, 1),
+            destination=values,
+            src_nodata=fill,
+            dst_nodata=fill,
+            dst_transform=grid.transform,
+            dst_crs=grid.crs,
+            resampling=resampling,
+        )
     except (RasterioError, OSError) as exc:
-        cache.forget(asset.href)
         raise RasterReadError(f"cannot read {asset.band} from {asset.href}: {exc}") from None
     return replace(asset.radiometry, nodata=fill).to_reflectance(values)

@@ -32,8 +32,11 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> "Services":
+        readers = settings.read_threads + 1  # the read pool, plus the request thread choosing the grid
+        limit = _raise_open_file_limit(settings.dataset_cache_size * readers + 256)
+        cache_size = max(16, min(settings.dataset_cache_size, (limit - 256) // readers))
         db = make_engine(settings.effective_database_url)
-        return cls(settings=settings, db=db, sessions=make_session_factory(db), cache=DatasetCache(settings.dataset_cache_size))
+        return cls(settings=settings, db=db, sessions=make_session_factory(db), cache=DatasetCache(cache_size))
 
     @property
     def engine(self) -> Engine:
@@ -67,3 +70,25 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+def _raise_open_file_limit(wanted: int) -> int:
+    """Let the open-dataset caches keep files open: raise the soft fd limit (up to the hard one).
+
+    Returns the soft limit now in force.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            return soft
+    return soft

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pyproj import CRS
-from rasterio.enums import Resampling
+import rasterio
 from shapely.geometry.base import BaseGeometry
 
 from fis.bands import BANDS, NATIVE_RESOLUTION
@@ -24,7 +24,7 @@ from fis.clouds import CloudModel, cloud_mask
 from fis.errors import FisError, RasterReadError, RequestTooLarge
 from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
 from fis.observation import Observation, ObservationError, PixelCounts, SeriesResult
-from fis.raster import DatasetCache, read_band
+from fis.raster import DatasetCache, read_band_on_grids
 from fis.request import TimeseriesRequest
 from fis.stats import mean_or_none, ndvi, summarise
 
@@ -54,6 +54,7 @@ class _DateResult:
     bands: dict[str, float | None]
     model_vector: np.ndarray | None
     pixels: PixelCounts
+    cloud_known: bool = True
 
 
 class Engine:
@@ -102,7 +103,7 @@ class Engine:
                 ndvi=r.ndvi,
                 bands=r.bands,
                 cloud_probability=p,
-                cloud_fraction=(r.pixels.cloudy / r.pixels.valid) if r.pixels.valid else None,
+                cloud_fraction=(r.pixels.cloudy / r.pixels.valid) if (r.pixels.valid and r.cloud_known) else None,
                 pixels=r.pixels,
             )
             for r, p in zip(results, probabilities)
@@ -112,9 +113,9 @@ class Engine:
     def layout(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
         """Choose the CRS and pixel grid for the request and rasterise the polygon once."""
         crs, reference = self._grid_crs(scenes)
-        dataset = self.cache.open(reference)
-        native = (abs(dataset.transform.a), abs(dataset.transform.e))
-        anchor = (dataset.transform.c, dataset.transform.f)
+        with self.cache.dataset(reference) as dataset:
+            native = (abs(dataset.transform.a), abs(dataset.transform.e))
+            anchor = (dataset.transform.c, dataset.transform.f)
         resolution = snap_resolution(request.resolution, native)
         geometry: BaseGeometry = request.aoi.to_crs(crs)
         grid = grid_for_bounds(geometry.bounds, crs, resolution, anchor=anchor)
@@ -140,14 +141,19 @@ class Engine:
         crs_of: dict[str, CRS] = {}
         for scene in scenes:
             href = _reference_href(scene)
-            crs_of[scene.id] = CRS.from_user_input(scene.crs) if scene.crs else CRS.from_user_input(self.cache.open(href).crs)
+            if scene.crs:
+                crs_of[scene.id] = CRS.from_user_input(scene.crs)
+            else:
+                with self.cache.dataset(href) as dataset:
+                    crs_of[scene.id] = CRS.from_user_input(dataset.crs)
         counts = Counter(crs.to_string() for crs in crs_of.values())
         chosen = counts.most_common(1)[0][0]
         # the first scene whose reference file opens: one unreadable file fails its date, not the request
         candidates = [s for s in scenes if crs_of[s.id].to_string() == chosen]
         for scene in candidates:
             try:
-                self.cache.open(_reference_href(scene))
+                with self.cache.dataset(_reference_href(scene)):
+                    pass
             except RasterReadError:
                 continue
             return crs_of[scene.id], _reference_href(scene)
@@ -156,14 +162,19 @@ class Engine:
     def _compute_date(self, request: TimeseriesRequest, layout: RequestLayout, date: dt.date, group: list[SceneRecord]) -> _DateResult:
         inside = layout.inside
         present = [band for band in BANDS if any(band in s.assets for s in group)]
+        model_bands = set(self.model.input_bands)
+        has_model_bands = model_bands.issubset(present)
         values: dict[str, np.ndarray] = {}
         full: dict[str, np.ndarray] = {}
-        model_bands = set(self.model.input_bands)
-        for band in present:
-            mosaic = _mosaic(group, band, layout.grid, self.cache, Resampling.nearest)
-            values[band] = mosaic[inside]
-            if layout.cloud_on_stats_grid and band in model_bands:
-                full[band] = mosaic
+        with rasterio.Env():
+            for band in present:
+                grids = [layout.grid]
+                if has_model_bands and band in model_bands and not layout.cloud_on_stats_grid:
+                    grids.append(layout.cloud_grid)
+                mosaics = _mosaic(group, band, grids, self.cache)
+                values[band] = mosaics[0][inside]
+                if band in model_bands and has_model_bands:
+                    full[band] = mosaics[-1]
         total = int(inside.sum())
         valid = np.ones(total, dtype=bool)
         for band in present:
@@ -178,9 +189,9 @@ class Engine:
         vector = None
         if n_valid and all(band_means.get(b) is not None for b in self.model.input_bands):
             vector = np.array([band_means[b] for b in self.model.input_bands], dtype=np.float64)
-        cloudy = 0
-        if n_valid and all(b in values for b in self.model.input_bands):
-            mask = self._cloud_mask(request, layout, group, full)
+        cloudy: int | None = None
+        if n_valid and has_model_bands:
+            mask = self._cloud_mask(request, layout, full)
             rows, cols = layout.cloud_cells
             cloudy = int((mask[rows, cols] & valid).sum())
         return _DateResult(
@@ -190,16 +201,14 @@ class Engine:
             ndvi=ndvi_stats,
             bands=band_means,
             model_vector=vector,
-            pixels=PixelCounts(total=total, valid=n_valid, cloudy=cloudy, nodata=total - n_valid),
+            pixels=PixelCounts(total=total, valid=n_valid, cloudy=cloudy or 0, nodata=total - n_valid),
+            cloud_known=cloudy is not None,
         )
 
-    def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], full: dict[str, np.ndarray]) -> np.ndarray:
+    def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, full: dict[str, np.ndarray]) -> np.ndarray:
+        """The per-pixel s2cloudless mask on the cloud grid (probabilities, then post-processing)."""
         grid = layout.cloud_grid
-        if layout.cloud_on_stats_grid:
-            stack = [full[b] for b in self.model.input_bands]
-        else:
-            stack = [_mosaic(group, b, grid, self.cache, Resampling.average) for b in self.model.input_bands]
-        features = np.stack([a.ravel() for a in stack], axis=1)
+        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
         probability = self.model.predict(features).reshape(grid.shape)
         settings = request.cloud_mask
         return cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
@@ -220,20 +229,21 @@ def _reference_href(scene: SceneRecord) -> str:
     return finest.href
 
 
-def _mosaic(group: list[SceneRecord], band: str, grid: Grid, cache: DatasetCache, resampling: Resampling) -> np.ndarray:
-    """One band of one date on ``grid``: the first scene's valid pixels win, later tiles fill gaps."""
-    result: np.ndarray | None = None
+def _mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: DatasetCache) -> list[np.ndarray]:
+    """One band of one date on each grid: the first scene's valid pixels win, later tiles fill gaps."""
+    result: list[np.ndarray] | None = None
     for scene in group:
         asset = scene.assets.get(band)
         if asset is None:
             continue
-        data = read_band(asset, grid, cache, resampling=resampling)
+        if result is not None and not any(np.isnan(r).any() for r in result):
+            break
+        data = read_band_on_grids(asset, grids, cache)
         if result is None:
             result = data
         else:
-            gaps = np.isnan(result)
-            if not gaps.any():
-                break
-            result[gaps] = data[gaps]
+            for target, extra in zip(result, data):
+                gaps = np.isnan(target)
+                target[gaps] = extra[gaps]
     assert result is not None
     return result
