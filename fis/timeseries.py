@@ -23,10 +23,10 @@ from fis.catalog.records import SceneRecord
 from fis.clouds import CloudModel, cloud_mask
 from fis.errors import FisError, RasterReadError, RequestTooLarge
 from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
-from fis.observation import Observation, ObservationError, PixelCounts, SeriesResult
+from fis.observation import Observation, ObservationError, SeriesResult
 from fis.raster import DatasetCache, read_band_on_grids
+from fis.reductions import DatePixels, DateReduction, reduce_date
 from fis.request import TimeseriesRequest
-from fis.stats import mean_or_none, ndvi, summarise
 
 Progress = Callable[[int, int], None]
 
@@ -50,11 +50,7 @@ class _DateResult:
     date: dt.date
     datetime: dt.datetime
     scenes: tuple[str, ...]
-    ndvi: dict[str, float | None]
-    bands: dict[str, float | None]
-    model_vector: np.ndarray | None
-    pixels: PixelCounts
-    cloud_known: bool = True
+    reduction: DateReduction
 
 
 class Engine:
@@ -94,17 +90,17 @@ class Engine:
             done += 1
             if progress:
                 progress(done, len(dates))
-        probabilities = self._probabilities([r.model_vector for r in results])
+        probabilities = self._probabilities([r.reduction.model_vector for r in results])
         observations = tuple(
             Observation(
                 date=r.date,
                 datetime=r.datetime,
                 scenes=r.scenes,
-                ndvi=r.ndvi,
-                bands=r.bands,
+                ndvi=r.reduction.ndvi,
+                bands=r.reduction.bands,
                 cloud_probability=p,
-                cloud_fraction=(r.pixels.cloudy / r.pixels.valid) if (r.pixels.valid and r.cloud_known) else None,
-                pixels=r.pixels,
+                cloud_fraction=r.reduction.cloud_fraction,
+                pixels=r.reduction.pixels,
             )
             for r, p in zip(results, probabilities)
         )
@@ -160,6 +156,16 @@ class Engine:
         return crs_of[candidates[0].id], _reference_href(candidates[0])
 
     def _compute_date(self, request: TimeseriesRequest, layout: RequestLayout, date: dt.date, group: list[SceneRecord]) -> _DateResult:
+        pixels = self._read_date(request, layout, group)
+        return _DateResult(
+            date=date,
+            datetime=min(s.datetime for s in group),
+            scenes=tuple(s.id for s in group),
+            reduction=reduce_date(pixels, model_bands=self.model.input_bands),
+        )
+
+    def _read_date(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord]) -> DatePixels:
+        """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask."""
         inside = layout.inside
         present = [band for band in BANDS if any(band in s.assets for s in group)]
         model_bands = set(self.model.input_bands)
@@ -175,35 +181,12 @@ class Engine:
                 values[band] = mosaics[0][inside]
                 if band in model_bands and has_model_bands:
                     full[band] = mosaics[-1]
-        total = int(inside.sum())
-        valid = np.ones(total, dtype=bool)
-        for band in present:
-            valid &= np.isfinite(values[band])
-        index = None
-        if "B04" in values and "B08" in values:
-            index = ndvi(values["B04"], values["B08"])
-            valid &= np.isfinite(index)
-        n_valid = int(valid.sum())
-        band_means = {band: mean_or_none(values[band][valid]) if band in values else None for band in BANDS}
-        ndvi_stats = summarise(index[valid] if index is not None else np.empty(0))
-        vector = None
-        if n_valid and all(band_means.get(b) is not None for b in self.model.input_bands):
-            vector = np.array([band_means[b] for b in self.model.input_bands], dtype=np.float64)
-        cloudy: int | None = None
-        if n_valid and has_model_bands:
+        cloudy = None
+        if has_model_bands:
             mask = self._cloud_mask(request, layout, full)
             rows, cols = layout.cloud_cells
-            cloudy = int((mask[rows, cols] & valid).sum())
-        return _DateResult(
-            date=date,
-            datetime=min(s.datetime for s in group),
-            scenes=tuple(s.id for s in group),
-            ndvi=ndvi_stats,
-            bands=band_means,
-            model_vector=vector,
-            pixels=PixelCounts(total=total, valid=n_valid, cloudy=cloudy or 0, nodata=total - n_valid),
-            cloud_known=cloudy is not None,
-        )
+            cloudy = mask[rows, cols]
+        return DatePixels(values=values, cloudy=cloudy)
 
     def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, full: dict[str, np.ndarray]) -> np.ndarray:
         """The per-pixel s2cloudless mask on the cloud grid (probabilities, then post-processing)."""
