@@ -25,6 +25,8 @@ class DatePixels:
 
     values: dict[str, np.ndarray]
     cloudy: np.ndarray | None
+    #: s2cloudless probability of the cloud-grid cell holding each pixel (None without model bands)
+    probability: np.ndarray | None = None
 
     @property
     def total(self) -> int:

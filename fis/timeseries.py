@@ -181,20 +181,22 @@ class Engine:
                 values[band] = mosaics[0][inside]
                 if band in model_bands and has_model_bands:
                     full[band] = mosaics[-1]
-        cloudy = None
+        cloudy = probability = None
         if has_model_bands:
-            mask = self._cloud_mask(request, layout, full)
+            probability_map, mask = self._cloud_mask(request, layout, full)
             rows, cols = layout.cloud_cells
             cloudy = mask[rows, cols]
-        return DatePixels(values=values, cloudy=cloudy)
+            probability = probability_map[rows, cols]
+        return DatePixels(values=values, cloudy=cloudy, probability=probability)
 
-    def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, full: dict[str, np.ndarray]) -> np.ndarray:
-        """The per-pixel s2cloudless mask on the cloud grid (probabilities, then post-processing)."""
+    def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, full: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """s2cloudless probabilities on the cloud grid, and the post-processed boolean mask."""
         grid = layout.cloud_grid
         features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
         probability = self.model.predict(features).reshape(grid.shape)
         settings = request.cloud_mask
-        return cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
+        mask = cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
+        return probability, mask
 
     def _probabilities(self, vectors: list[np.ndarray | None]) -> list[float | None]:
         rows = [v for v in vectors if v is not None]
