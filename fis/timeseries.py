@@ -8,10 +8,11 @@ pixel wins), reduced to statistics, and the cloud model runs once on all average
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from pyproj import CRS
@@ -29,6 +30,8 @@ from fis.reductions import DatePixels, DateReduction, reduce_date
 from fis.request import TimeseriesRequest
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,17 @@ class RequestLayout:
     @property
     def cloud_on_stats_grid(self) -> bool:
         return self.cloud_grid == self.grid
+
+
+@dataclass(frozen=True)
+class DateItem:
+    """One acquisition date of a request: its scenes and either its pixels or why it failed."""
+
+    date: dt.date
+    datetime: dt.datetime
+    scenes: tuple[str, ...]
+    outcome: DatePixels | ObservationError
+    layout: RequestLayout
 
 
 @dataclass(frozen=True)
@@ -66,30 +80,17 @@ class Engine:
 
     def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
         """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending."""
-        scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
-        if not scenes:
-            return SeriesResult(observations=(), model=self.model.name)
-        layout = self.layout(request, scenes)
-        by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
-        for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
-            by_date[scene.date].append(scene)
-        dates = sorted(by_date)
         results: list[_DateResult] = []
         errors: list[ObservationError] = []
-        done = 0
-
-        def work(date: dt.date) -> _DateResult | ObservationError:
-            group = by_date[date]
-            try:
-                return self._compute_date(request, layout, date, group)
-            except FisError as exc:
-                return ObservationError(date=date, scenes=tuple(s.id for s in group), message=exc.message)
-
-        for outcome in self._pool.map(work, dates):
-            (errors if isinstance(outcome, ObservationError) else results).append(outcome)  # type: ignore[arg-type]
-            done += 1
-            if progress:
-                progress(done, len(dates))
+        layout: RequestLayout | None = None
+        for item in self.iter_dates(request, scenes, progress=progress):
+            if isinstance(item.outcome, ObservationError):
+                errors.append(item.outcome)
+            else:
+                results.append(
+                    _DateResult(item.date, item.datetime, item.scenes, reduce_date(item.outcome, model_bands=self.model.input_bands))
+                )
+            layout = item.layout
         probabilities = self._probabilities([r.reduction.model_vector for r in results])
         observations = tuple(
             Observation(
@@ -104,7 +105,40 @@ class Engine:
             )
             for r, p in zip(results, probabilities)
         )
-        return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=layout.grid.to_dict())
+        grid = layout.grid.to_dict() if layout is not None else {}
+        return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=grid)
+
+    def iter_dates(
+        self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None
+    ) -> Iterator[DateItem]:
+        """Stream one :class:`DateItem` per UTC date (ascending): its pixels, or its error.
+
+        Dates are read concurrently on the engine's pool but yielded in order, so a caller
+        holds at most a few dates' pixels at a time.
+        """
+        scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
+        if not scenes:
+            return
+        layout = self.layout(request, scenes)
+        by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
+        for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
+            by_date[scene.date].append(scene)
+        dates = sorted(by_date)
+
+        def work(date: dt.date) -> DateItem:
+            group = by_date[date]
+            ids = tuple(s.id for s in group)
+            when = min(s.datetime for s in group)
+            try:
+                outcome: DatePixels | ObservationError = self._read_date(request, layout, group)
+            except FisError as exc:
+                outcome = ObservationError(date=date, scenes=ids, message=exc.message)
+            return DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=layout)
+
+        for done, item in enumerate(_bounded_map(self._pool, work, dates, window=2 * self.read_threads), start=1):
+            if progress:
+                progress(done, len(dates))
+            yield item
 
     def layout(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
         """Choose the CRS and pixel grid for the request and rasterise the polygon once."""
@@ -154,15 +188,6 @@ class Engine:
                 continue
             return crs_of[scene.id], _reference_href(scene)
         return crs_of[candidates[0].id], _reference_href(candidates[0])
-
-    def _compute_date(self, request: TimeseriesRequest, layout: RequestLayout, date: dt.date, group: list[SceneRecord]) -> _DateResult:
-        pixels = self._read_date(request, layout, group)
-        return _DateResult(
-            date=date,
-            datetime=min(s.datetime for s in group),
-            scenes=tuple(s.id for s in group),
-            reduction=reduce_date(pixels, model_bands=self.model.input_bands),
-        )
 
     def _read_date(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord]) -> DatePixels:
         """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask."""
@@ -232,3 +257,18 @@ def _mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: Datas
                 target[gaps] = extra[gaps]
     assert result is not None
     return result
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence[T], *, window: int) -> Iterator[R]:
+    """Like ``pool.map`` but with at most ``window`` items in flight, so memory stays bounded."""
+    pending: deque[Future[R]] = deque()
+    iterator = iter(items)
+    for item in iterator:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            break
+    while pending:
+        yield pending.popleft().result()
+        for item in iterator:
+            pending.append(pool.submit(fn, item))
+            break
