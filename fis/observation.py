@@ -26,9 +26,14 @@ class PixelCounts:
     valid: int
     cloudy: int
     nodata: int
+    #: cloud-shadow pixels among valid (only known with an L2A scene classification)
+    shadow: int | None = None
 
     def to_dict(self) -> dict[str, int]:
-        return {"total": self.total, "valid": self.valid, "cloudy": self.cloudy, "nodata": self.nodata}
+        counts = {"total": self.total, "valid": self.valid, "cloudy": self.cloudy, "nodata": self.nodata}
+        if self.shadow is not None:
+            counts["shadow"] = self.shadow
+        return counts
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,9 @@ class Observation:
     cloud_probability: float | None
     cloud_fraction: float | None
     pixels: PixelCounts
+    #: where cloud_fraction came from: "s2cloudless" (mask computed now), "precomputed" (CLM
+    #: layer), "scl" (L2A scene classification) or None (no cloud information)
+    cloud_source: str | None = None
 
     def is_cloudy(self, *, max_cloud_fraction: float | None, max_cloud_probability: float | None) -> bool:
         """True when a given threshold is exceeded (a missing measure never exceeds it)."""
@@ -66,6 +74,7 @@ class Observation:
             "cloud_probability": self.cloud_probability,
             "cloud_fraction": self.cloud_fraction,
             "pixels": self.pixels.to_dict(),
+            "cloud_source": self.cloud_source,
             "cloudy": cloudy,
         }
 
@@ -105,6 +114,8 @@ class SeriesResult:
     errors: tuple[ObservationError, ...] = ()
     model: str = ""
     grid: dict[str, Any] = field(default_factory=dict)
+    #: per-date notes, e.g. why cloud_probability is missing ("2023-05-01: ...")
+    warnings: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:

@@ -180,6 +180,10 @@ class ObservationRow(Base):
     valid_pixels: Mapped[int] = mapped_column(Integer)
     cloudy_pixels: Mapped[int] = mapped_column(Integer)
     nodata_pixels: Mapped[int] = mapped_column(Integer)
+    shadow_pixels: Mapped[int | None] = mapped_column(Integer)
+    cloud_source: Mapped[str | None] = mapped_column(String(16))
+    #: optional per-observation statistics (indices, percentiles, histograms) as JSON
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # band means (reflectance), one column per band as in the CSV
     b01: Mapped[float | None] = mapped_column(Float)
     b02: Mapped[float | None] = mapped_column(Float)

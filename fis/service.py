@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
+from fis.cloudlayers import CloudLayerSettings, LayerReport, compute_cloud_layers
 from fis.clouds import load_model
 from fis.config import Settings
 from fis.db import make_engine, make_session_factory, transaction
@@ -15,7 +17,7 @@ from fis.observation import SeriesResult
 from fis.orm import TimeSeries
 from fis.raster import DatasetCache
 from fis.request import TimeseriesRequest
-from fis.store import find_scenes, save_series
+from fis.store import find_scenes, get_scene, register_cloud_layers, save_series
 from fis.timeseries import Engine, Progress
 
 
@@ -64,9 +66,33 @@ class Services:
                 time_range=request.time_range,
                 parameters=parameters,
                 result=result,
-                warnings=request.aoi.warnings,
+                warnings=[*request.aoi.warnings, *result.warnings],
             )
         return series, result
+
+    def compute_cloud_layers(
+        self,
+        settings: CloudLayerSettings,
+        *,
+        scene_ids: Sequence[str] = (),
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> LayerReport:
+        """Precompute CLP/CLM for the given scenes (default: every scene), one transaction per scene."""
+        with self.sessions() as session:
+            if scene_ids:
+                scenes = [get_scene(session, scene_id) for scene_id in scene_ids]
+            else:
+                scenes = find_scenes(session, None, None)
+
+        def register(scene_id: str, assets: dict, properties: dict) -> None:  # type: ignore[type-arg]
+            with transaction(self.sessions) as session:
+                register_cloud_layers(session, scene_id, assets, properties)
+
+        return compute_cloud_layers(
+            scenes, self.engine.model, settings, self.settings.data_dir / "cloud-layers", self.cache, register,
+            force=force, progress=progress,
+        )
 
     def close(self) -> None:
         self.db.dispose()

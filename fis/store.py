@@ -38,8 +38,16 @@ def upsert_scene(session: Session, record: SceneRecord) -> bool:
     row.crs = record.crs
     row.footprint = record.footprint
     row.set_bbox(record.footprint)
-    row.assets = {band: asset.to_dict() for band, asset in record.assets.items()}
-    row.properties = dict(record.properties)
+    assets = {band: asset.to_dict() for band, asset in record.assets.items()}
+    properties = dict(record.properties)
+    if not created:  # keep registered cloud layers across re-ingests of the same item
+        for layer in ("CLP", "CLM"):
+            if layer in (row.assets or {}) and layer not in assets:
+                assets[layer] = row.assets[layer]
+        if "cloud_layers" in (row.properties or {}) and "cloud_layers" not in properties:
+            properties["cloud_layers"] = row.properties["cloud_layers"]
+    row.assets = assets
+    row.properties = properties
     row.source = record.source
     row.updated_at = dt.datetime.now(dt.timezone.utc)
     session.flush()
@@ -93,6 +101,23 @@ def find_scenes(
     if limit is not None:
         rows = rows[offset : offset + limit]
     return [scene_record(row) for row in rows]
+
+
+def register_cloud_layers(session: Session, scene_id: str, assets: dict[str, BandAsset], properties: dict[str, Any]) -> None:
+    """Attach precomputed CLP/CLM assets and their settings to a scene (caller commits)."""
+    row = session.get(Scene, scene_id)
+    if row is None:
+        raise NotFound(f"scene {scene_id!r} not found", field="scene")
+    row.assets = {**row.assets, **{name: asset.to_dict() for name, asset in assets.items()}}
+    row.properties = {**(row.properties or {}), "cloud_layers": properties}
+    session.flush()
+
+
+def get_scene(session: Session, scene_id: str) -> SceneRecord:
+    row = session.get(Scene, scene_id)
+    if row is None:
+        raise NotFound(f"scene {scene_id!r} not found; list scenes with GET /api/v1/scenes", field="scene_id")
+    return scene_record(row)
 
 
 def count_scenes(session: Session) -> int:
@@ -183,6 +208,8 @@ def _observation_row(obs: Observation) -> ObservationRow:
         valid_pixels=obs.pixels.valid,
         cloudy_pixels=obs.pixels.cloudy,
         nodata_pixels=obs.pixels.nodata,
+        shadow_pixels=obs.pixels.shadow,
+        cloud_source=obs.cloud_source,
     )
     for name in NDVI_STATISTICS:
         setattr(row, f"ndvi_{name}", obs.ndvi.get(name))
@@ -200,7 +227,11 @@ def _observation(row: ObservationRow) -> Observation:
         bands=row.band_means(),
         cloud_probability=row.cloud_probability,
         cloud_fraction=row.cloud_fraction,
-        pixels=PixelCounts(total=row.total_pixels, valid=row.valid_pixels, cloudy=row.cloudy_pixels, nodata=row.nodata_pixels),
+        pixels=PixelCounts(
+            total=row.total_pixels, valid=row.valid_pixels, cloudy=row.cloudy_pixels, nodata=row.nodata_pixels,
+            shadow=row.shadow_pixels,
+        ),
+        cloud_source=row.cloud_source,
     )
 
 

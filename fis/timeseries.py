@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from fis.bands import BANDS, NATIVE_RESOLUTION
 from fis.catalog.records import SceneRecord
+from fis.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
 from fis.clouds import CloudModel, cloud_mask
 from fis.errors import FisError, RasterReadError, RequestTooLarge
 from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
@@ -30,6 +31,10 @@ from fis.reductions import DatePixels, DateReduction, reduce_date
 from fis.request import TimeseriesRequest
 
 Progress = Callable[[int, int], None]
+#: L2A scene classification: cloud medium/high probability and thin cirrus; cloud shadow.
+SCL = "SCL"
+SCL_CLOUD_CLASSES = (8, 9, 10)
+SCL_SHADOW_CLASS = 3
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -70,11 +75,13 @@ class _DateResult:
 class Engine:
     """Computes observation records; holds the model and the open-dataset cache."""
 
-    def __init__(self, model: CloudModel, *, cache: DatasetCache | None = None, max_pixels: int = 4_000_000, read_threads: int = 2):
+    def __init__(self, model: CloudModel, *, cache: DatasetCache | None = None, max_pixels: int = 4_000_000, read_threads: int = 2, use_cloud_layers: bool = True):
         self.model = model
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
         self.read_threads = max(1, read_threads)
+        #: use registered CLP/CLM layers when they match a request's cloud settings
+        self.use_cloud_layers = use_cloud_layers
         # one long-lived pool: its threads keep their open-dataset caches between requests
         self._pool = ThreadPoolExecutor(max_workers=self.read_threads, thread_name_prefix="fis-read")
 
@@ -87,9 +94,8 @@ class Engine:
             if isinstance(item.outcome, ObservationError):
                 errors.append(item.outcome)
             else:
-                results.append(
-                    _DateResult(item.date, item.datetime, item.scenes, reduce_date(item.outcome, model_bands=self.model.input_bands))
-                )
+                reduction = reduce_date(item.outcome, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level)
+                results.append(_DateResult(item.date, item.datetime, item.scenes, reduction))
             layout = item.layout
         probabilities = self._probabilities([r.reduction.model_vector for r in results])
         observations = tuple(
@@ -102,11 +108,13 @@ class Engine:
                 cloud_probability=p,
                 cloud_fraction=r.reduction.cloud_fraction,
                 pixels=r.reduction.pixels,
+                cloud_source=r.reduction.cloud_source,
             )
             for r, p in zip(results, probabilities)
         )
         grid = layout.grid.to_dict() if layout is not None else {}
-        return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=grid)
+        warnings = tuple(f"{r.date.isoformat()} ({', '.join(r.scenes)}): {w}" for r in results for w in r.reduction.warnings)
+        return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=grid, warnings=warnings)
 
     def iter_dates(
         self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None
@@ -163,7 +171,9 @@ class Engine:
             cloud_grid = grid
         else:
             margin = request.cloud_mask.average_over + request.cloud_mask.dilation_size + 1
-            cloud_grid = grid_for_bounds(grid.bounds, crs, (cloud_resolution, cloud_resolution), anchor=anchor, margin=margin)
+            # anchored at multiples of the cloud resolution in the CRS, like the precomputed layers,
+            # so on-the-fly masks and CLM layers of any tile share one cell grid
+            cloud_grid = grid_for_bounds(grid.bounds, crs, (cloud_resolution, cloud_resolution), margin=margin)
         return RequestLayout(grid=grid, inside=inside, cloud_grid=cloud_grid, cloud_cells=cell_lookup(grid, cloud_grid, inside))
 
     def _grid_crs(self, scenes: Sequence[SceneRecord]) -> tuple[CRS, str]:
@@ -192,27 +202,56 @@ class Engine:
     def _read_date(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord]) -> DatePixels:
         """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask."""
         inside = layout.inside
+        rows, cols = layout.cloud_cells
         present = [band for band in BANDS if any(band in s.assets for s in group)]
+        level = group[0].product_level
+        source = self._cloud_source(request, group, present)
         model_bands = set(self.model.input_bands)
-        has_model_bands = model_bands.issubset(present)
         values: dict[str, np.ndarray] = {}
         full: dict[str, np.ndarray] = {}
+        cloudy = probability = shadow = None
         with rasterio.Env():
             for band in present:
                 grids = [layout.grid]
-                if has_model_bands and band in model_bands and not layout.cloud_on_stats_grid:
+                if source == "s2cloudless" and band in model_bands and not layout.cloud_on_stats_grid:
                     grids.append(layout.cloud_grid)
                 mosaics = _mosaic(group, band, grids, self.cache)
                 values[band] = mosaics[0][inside]
-                if band in model_bands and has_model_bands:
+                if source == "s2cloudless" and band in model_bands:
                     full[band] = mosaics[-1]
-        cloudy = probability = None
-        if has_model_bands:
+            if source == "precomputed":
+                clm, clp = (_mosaic(group, layer, [layout.cloud_grid], self.cache)[0] for layer in (CLM, CLP))
+                cloudy = np.nan_to_num(clm[rows, cols]) == 1
+                probability = clp[rows, cols]
+            elif source == "scl":
+                scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
+                cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
+                shadow = scl == SCL_SHADOW_CLASS
+        if source == "s2cloudless":
             probability_map, mask = self._cloud_mask(request, layout, full)
-            rows, cols = layout.cloud_cells
             cloudy = mask[rows, cols]
             probability = probability_map[rows, cols]
-        return DatePixels(values=values, cloudy=cloudy, probability=probability)
+        return DatePixels(
+            values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
+            shadow=shadow, product_level=level,
+        )
+
+    def _cloud_source(self, request: TimeseriesRequest, group: list[SceneRecord], present: list[str]) -> str | None:
+        """Where this date's per-pixel cloud mask comes from (see ``Observation.cloud_source``)."""
+        if any(s.product_level != self.model.manifest.product_level for s in group):
+            return "scl" if all(SCL in s.assets for s in group) else None
+        settings = CloudLayerSettings(
+            model=self.model.name,
+            resolution=request.cloud_mask.resolution,
+            threshold=request.cloud_mask.threshold,
+            average_over=request.cloud_mask.average_over,
+            dilation_size=request.cloud_mask.dilation_size,
+        )
+        if self.use_cloud_layers and all(has_matching_layers(s, settings) for s in group):
+            return "precomputed"
+        if set(self.model.input_bands).issubset(present):
+            return "s2cloudless"
+        return None
 
     def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, full: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """s2cloudless probabilities on the cloud grid, and the post-processed boolean mask."""
