@@ -6,15 +6,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 import shapely
-from flask import Blueprint, current_app, jsonify, request
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from shapely.geometry import mapping
 
 from fis.api.body import int_arg
 from fis.app import services
+from fis.bands import BANDS
 from fis.catalog.records import SceneRecord
-from fis.errors import InvalidInput
-from fis.store import find_scenes
+from fis.errors import InvalidInput, NotFound
+from fis.store import find_scenes, get_scene
 from fis.timerange import parse_interval
 
 blueprint = Blueprint("scenes", __name__, url_prefix="/api/v1/scenes")
@@ -54,7 +57,8 @@ def scene_feature(scene: SceneRecord) -> dict[str, Any]:
             "processing_baseline": scene.processing_baseline,
             "product_level": scene.product_level,
             "crs": scene.crs,
-            "bands": sorted(scene.assets),
+            "bands": [band for band in BANDS if band in scene.assets],
+            "cloud_layers": scene.properties.get("cloud_layers"),
             "radiometry": {band: asset.radiometry.to_dict() for band, asset in scene.assets.items()},
         },
     }
@@ -81,3 +85,29 @@ def list_scenes() -> ResponseReturnValue:
         "numberReturned": len(scenes),
         "links": links,
     })
+
+
+@blueprint.get("/<scene_id>")
+def get_scene_feature(scene_id: str) -> ResponseReturnValue:
+    """One scene as a GeoJSON Feature."""
+    with services(current_app).sessions() as session:
+        scene = get_scene(session, scene_id)
+    return jsonify(scene_feature(scene))
+
+
+@blueprint.get("/<scene_id>/<any(clp, clm, CLP, CLM):layer>")
+def get_cloud_layer(scene_id: str, layer: str) -> ResponseReturnValue:
+    """Download a precomputed cloud layer (CLP or CLM) of a scene as a GeoTIFF."""
+    name = layer.upper()
+    with services(current_app).sessions() as session:
+        scene = get_scene(session, scene_id)
+    asset = scene.assets.get(name)
+    if asset is None or not Path(asset.href).is_file():
+        raise NotFound(
+            f"scene {scene_id!r} has no precomputed {name} layer; compute it with `fis clouds --scene {scene_id}`",
+            field="layer",
+        )
+    return send_file(
+        asset.href, mimetype="image/tiff; application=geotiff; profile=cloud-optimized",
+        as_attachment=True, download_name=f"{scene_id}_{name}.tif", conditional=True,
+    )
