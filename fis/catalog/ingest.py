@@ -1,7 +1,12 @@
-"""``fis ingest``: find STAC sources, parse them, register scenes (one transaction per item)."""
+"""``fis ingest``: find sources (STAC JSON, SAFE products), parse them, register scenes.
+
+One transaction per scene; a broken item or product is reported as ``(name, reason)`` and
+skipped, so nothing is half-registered and the other sources are still ingested.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +15,7 @@ from urllib.parse import urlparse
 from sqlalchemy.orm import Session, sessionmaker
 
 from fis.catalog.records import SceneRecord
+from fis.catalog.safe import is_safe_source, scene_from_safe
 from fis.catalog.stac import iter_item_dicts, load_json_source, scene_from_item
 from fis.errors import FisError, IngestError
 from fis.store import upsert_scene
@@ -32,20 +38,42 @@ class IngestReport:
 
 
 def discover_sources(sources: Iterable[str]) -> Iterator[str]:
-    """Expand directories into the JSON files below them; pass files and URLs through."""
+    """Expand directories into the sources below them; pass files and URLs through.
+
+    Below a directory: ``*.json`` files (STAC), ``.SAFE`` product directories (not descended
+    into) and ``*.zip`` files (zipped SAFE products), in path order. A directory argument that is
+    itself a SAFE product is passed through.
+    """
     for source in sources:
         if urlparse(source).scheme in ("http", "https"):
             yield source
             continue
         path = Path(source)
-        if path.is_dir():
-            yield from (str(p) for p in sorted(path.rglob("*.json")) if p.is_file())
+        if path.is_dir() and not is_safe_source(path):
+            yield from _walk(path)
         else:
             yield str(path)
 
 
+def _walk(root: Path) -> Iterator[str]:
+    found: list[str] = []
+    for directory, subdirs, files in os.walk(root):
+        here = Path(directory)
+        products = [d for d in subdirs if is_safe_source(here / d)]
+        found.extend(str(here / d) for d in products)
+        subdirs[:] = sorted(d for d in subdirs if d not in products)
+        found.extend(str(here / f) for f in files if f.lower().endswith((".json", ".zip")) and (here / f).is_file())
+    yield from sorted(found)
+
+
 def read_scenes(source: str) -> Iterator[SceneRecord | tuple[str, str]]:
     """Scene records of one source, or ``(name, reason)`` for each item that cannot be read."""
+    if not urlparse(source).scheme and is_safe_source(Path(source)):
+        try:
+            yield scene_from_safe(source)
+        except FisError as exc:
+            yield (source, exc.message)
+        return
     try:
         document = load_json_source(source)
     except (OSError, ValueError) as exc:
@@ -84,21 +112,32 @@ def ingest(
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Register every scene found in ``sources``; broken items are reported and skipped."""
+    return ingest_outcomes(
+        (outcome for source in discover_sources(sources) for outcome in read_scenes(source)), factory, progress=progress
+    )
+
+
+def ingest_outcomes(
+    outcomes: Iterable[SceneRecord | tuple[str, str]],
+    factory: sessionmaker[Session],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Store scene records (one transaction each) and collect the ``(name, reason)`` failures."""
     report = IngestReport()
-    for source in discover_sources(sources):
-        for outcome in read_scenes(source):
-            if isinstance(outcome, tuple):
-                name, reason = outcome
-                report.failed.append((name, reason))
-            else:
-                try:
-                    with factory() as session, session.begin():
-                        created = upsert_scene(session, outcome)
-                except Exception as exc:  # noqa: BLE001 - report any database error per item
-                    report.failed.append((outcome.id, f"cannot store: {exc}"))
-                    continue
-                (report.created if created else report.updated).append(outcome.id)
-                name = outcome.id
-            if progress:
-                progress(name)
+    for outcome in outcomes:
+        if isinstance(outcome, tuple):
+            name, reason = outcome
+            report.failed.append((name, reason))
+        else:
+            try:
+                with factory() as session, session.begin():
+                    created = upsert_scene(session, outcome)
+            except Exception as exc:  # noqa: BLE001 - report any database error per item
+                report.failed.append((outcome.id, f"cannot store: {exc}"))
+                continue
+            (report.created if created else report.updated).append(outcome.id)
+            name = outcome.id
+        if progress:
+            progress(name)
     return report
