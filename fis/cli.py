@@ -96,35 +96,61 @@ def db_current() -> None:
 # --- ingest -----------------------------------------------------------------------------------
 
 @main.command()
-@click.argument("sources", nargs=-1, required=True)
-def ingest(sources: tuple[str, ...]) -> None:
-    """Register scenes from STAC Items / ItemCollections (files, directories or http(s) URLs).
+@click.argument("sources", nargs=-1, required=False)
+@click.option("--stac-api", "stac_api", default=None, metavar="URL", help="STAC API landing page to search (with --collection).")
+@click.option("--collection", "collections", multiple=True, metavar="ID", help="Collection to search, e.g. sentinel-2-l1c (repeatable).")
+@click.option("--bbox", default=None, metavar="MINLON,MINLAT,MAXLON,MAXLAT", help="Search area (EPSG:4326).")
+@click.option("--datetime", "datetime_", default=None, metavar="INTERVAL", help="Search interval, e.g. 2023-06-01/2023-06-30 or ../2023-06-30.")
+@click.option("--max-items", type=int, default=None, help="Stop after this many items.")
+def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[str, ...], bbox: str | None,
+           datetime_: str | None, max_items: int | None) -> None:
+    """Register scenes from STAC files, SAFE products or a STAC API search.
 
-    Re-ingesting an item updates it. Broken items are reported with the reason and skipped;
-    the exit status is 1 when any item failed.
+    SOURCES are STAC Item / ItemCollection files, http(s) URLs of them, Sentinel-2 .SAFE
+    directories, zipped SAFE products (.zip), or directories holding any of these (searched
+    recursively; .SAFE folders are not descended into). With --stac-api URL --collection ID
+    the items come from a STAC API search (pystac-client), filtered by --bbox, --datetime and
+    capped by --max-items. Remote hrefs are not opened at ingest; GDAL reads them at request
+    time (/vsicurl/, /vsis3/; configure with GDAL/AWS environment variables).
+
+    Re-ingesting an item updates it. Broken items and products are reported with the reason
+    and skipped; the exit status is 1 when any failed.
     """
-    from fis.catalog.ingest import discover_sources, ingest as run_ingest
+    from fis.catalog.ingest import IngestReport, discover_sources, ingest_outcomes, read_scenes
     from fis.db import ensure_migrated
     from fis.service import Services
 
+    if not sources and not stac_api:
+        raise click.UsageError("give SOURCES (files, directories, URLs, .SAFE, .zip) or --stac-api URL --collection ID")
+    if not stac_api and (collections or bbox or datetime_ or max_items is not None):
+        raise click.UsageError("--collection, --bbox, --datetime and --max-items go with --stac-api URL")
     svc = Services.create(_settings())
     _close_on_exit(svc.close)
     try:
         ensure_migrated(svc.db)
     except FisError as exc:
         _fail(exc)
-    found = list(discover_sources(sources))
-    with click.progressbar(length=len(found), label="Ingesting", file=sys.stderr) as bar:
-        report = None
-        from fis.catalog.ingest import IngestReport
+    report = IngestReport()
 
-        report = IngestReport()
-        for source in found:
-            part = run_ingest([source], svc.sessions)
-            report.created += part.created
-            report.updated += part.updated
-            report.failed += part.failed
-            bar.update(1)
+    def add(part: IngestReport) -> None:
+        report.created += part.created
+        report.updated += part.updated
+        report.failed += part.failed
+
+    if stac_api:
+        from fis.catalog.stac_api import parse_bbox_option, read_stac_api
+
+        try:
+            outcomes = read_stac_api(stac_api, collections, bbox=parse_bbox_option(bbox), datetime=datetime_, max_items=max_items)
+            add(ingest_outcomes(outcomes, svc.sessions, progress=lambda name: click.echo(f"  {name}", err=True)))
+        except FisError as exc:
+            _fail(exc)
+    found = list(discover_sources(sources))
+    if found:
+        with click.progressbar(length=len(found), label="Ingesting", file=sys.stderr) as bar:
+            for source in found:
+                add(ingest_outcomes(read_scenes(source), svc.sessions))
+                bar.update(1)
     click.echo(f"{len(report.created)} scenes added, {len(report.updated)} updated, {len(report.failed)} failed")
     for name, reason in report.failed:
         click.echo(f"  FAILED {name}: {reason}", err=True)
