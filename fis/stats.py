@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 
@@ -43,3 +45,143 @@ def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
 def mean_or_none(values: np.ndarray) -> float | None:
     """Mean of a 1-D array, ``None`` when empty."""
     return float(np.mean(values, dtype=np.float64)) if values.size else None
+
+
+# --- requested percentiles ----------------------------------------------------------------------
+
+
+def percentile_key(q: float) -> str:
+    """The name of the ``q`` quantile (0..1) as a percentile: 0.05 -> ``p5``, 0.025 -> ``p2.5``."""
+    text = f"{round(q * 100, 10):.10f}".rstrip("0").rstrip(".")
+    return f"p{text}"
+
+
+def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> dict[str, float | None]:
+    """``{percentile_key(q): value}`` with numpy's linear interpolation; ``None`` when empty."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if flat.size == 0:
+        return {percentile_key(q): None for q in qs}
+    return {percentile_key(q): float(np.quantile(flat, q)) for q in qs}
+
+
+# --- histograms ---------------------------------------------------------------------------------
+
+HISTOGRAM_TYPES: Final[tuple[str, ...]] = ("equidistant", "equal_frequency")
+MAX_BINS: Final = 1000
+
+
+@dataclass(frozen=True)
+class HistogramSpec:
+    """How the bins of a histogram are laid out (validated by :mod:`fis.request`).
+
+    Exactly one of ``bins`` (a count), ``bin_width`` (needs ``low`` and ``high``) or ``edges``
+    (explicit, strictly increasing). Without ``low``/``high`` an equidistant range is the data's
+    own min..max of each date (min - 0.5 .. max + 0.5 when they are equal, like numpy).
+    ``equal_frequency`` puts the inner edges at the quantiles of the values within the range.
+    """
+
+    type: str = "equidistant"
+    bins: int | None = None
+    bin_width: float | None = None
+    edges: tuple[float, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def n_bins(self) -> int:
+        if self.edges is not None:
+            return len(self.edges) - 1
+        if self.bin_width is not None:
+            assert self.low is not None and self.high is not None
+            return max(1, math.ceil((self.high - self.low) / self.bin_width - 1e-9))
+        assert self.bins is not None
+        return self.bins
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "bins": self.n_bins}
+        if self.bin_width is not None:
+            out["bin_width"] = self.bin_width
+        if self.edges is not None:
+            out["edges"] = list(self.edges)
+        if self.low is not None:
+            out["low"] = self.low
+            out["high"] = self.high
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "HistogramSpec":
+        edges = data.get("edges")
+        return cls(
+            type=data.get("type", "equidistant"),
+            bins=None if (edges is not None or data.get("bin_width") is not None) else data.get("bins"),
+            bin_width=data.get("bin_width"),
+            edges=tuple(edges) if edges is not None else None,
+            low=data.get("low"),
+            high=data.get("high"),
+        )
+
+    def edges_for(self, values: np.ndarray) -> np.ndarray | None:
+        """The bin edges for one set of values (``None`` when they are needed and there are none)."""
+        if self.edges is not None:
+            return np.asarray(self.edges, dtype=np.float64)
+        low, high = self.low, self.high
+        n = self.n_bins
+        fixed = low is not None and high is not None
+        if not fixed:
+            if values.size == 0:
+                return None
+            low, high = float(values.min()), float(values.max())
+            if low == high:
+                low, high = low - 0.5, high + 0.5
+        assert low is not None and high is not None
+        if self.type == "equal_frequency":
+            inside = values[(values >= low) & (values <= high)]
+            if inside.size:
+                inner = np.quantile(inside, np.arange(1, n) / n)
+                return np.concatenate(([low], inner, [high]))
+            return _tidy(np.linspace(low, high, n + 1), fixed)
+        if self.bin_width is not None:
+            edges = low + self.bin_width * np.arange(n + 1, dtype=np.float64)
+            edges[-1] = high
+            return _tidy(edges, fixed)
+        return _tidy(np.linspace(low, high, n + 1), fixed)
+
+
+def _tidy(edges: np.ndarray, fixed: bool) -> np.ndarray:
+    """Round inner edges of a user-given range to 12 decimals (``-0.7`` rather than ``-0.7000000000000001``).
+
+    The outer edges stay exactly ``low`` and ``high``; nothing is rounded when that would break
+    the strict order, or when the range comes from the data.
+    """
+    if not fixed or edges.size <= 2:
+        return edges
+    rounded = edges.copy()
+    rounded[1:-1] = np.round(edges[1:-1], 12)
+    return rounded if bool(np.all(np.diff(rounded) > 0)) else edges
+
+
+def histogram(values: np.ndarray, spec: HistogramSpec) -> dict[str, Any] | None:
+    """Exact bin counts of every value: ``{"bins": [{"low", "high", "count"}], "underflow", "overflow"}``.
+
+    A bin holds ``low <= v < high``; the last bin also holds ``v == high``. Values below the
+    first edge are ``underflow``, above the last ``overflow``. ``None`` when there are no values.
+    """
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if flat.size == 0:
+        return None
+    edges = spec.edges_for(flat)
+    assert edges is not None
+    n = edges.size - 1
+    below = flat < edges[0]
+    above = flat > edges[-1]
+    inside = flat[~below & ~above]
+    index = np.searchsorted(edges, inside, side="right") - 1
+    index[index >= n] = n - 1  # v == last edge
+    counts = np.bincount(index, minlength=n)
+    return {
+        "bins": [
+            {"low": float(edges[i]), "high": float(edges[i + 1]), "count": int(counts[i])} for i in range(n)
+        ],
+        "underflow": int(below.sum()),
+        "overflow": int(above.sum()),
+    }
