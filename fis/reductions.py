@@ -6,13 +6,15 @@ statistics (other indices, histograms, clear-pixel statistics, weights) belong h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from fis.bands import BANDS
+from fis.expressions import IndexDefinition
 from fis.observation import PixelCounts
-from fis.stats import mean_or_none, ndvi, summarise
+from fis.stats import HistogramSpec, histogram, mean_or_none, ndvi, percentiles, summarise
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ class DateReduction:
     cloud_fraction: float | None
     cloud_source: str | None = None
     warnings: tuple[str, ...] = ()
+    #: statistics blocks of the requested indices (None when none was requested)
+    indices: dict[str, dict[str, float | None]] | None = None
+    #: requested percentiles per variable ("ndvi" and each index), None when not requested
+    percentiles: dict[str, dict[str, float | None]] | None = None
+    #: histogram per variable, None when not requested
+    histograms: dict[str, dict[str, Any] | None] | None = None
 
 
 #: Mean reflectance above this means the input is digital numbers, not reflectance.
@@ -68,46 +76,265 @@ def valid_pixels(values: dict[str, np.ndarray], total: int) -> tuple[np.ndarray,
     return valid, index
 
 
-def reduce_date(pixels: DatePixels, *, model_bands: tuple[str, ...], model_level: str = "L1C") -> DateReduction:
+def reduce_date(
+    pixels: DatePixels,
+    *,
+    model_bands: tuple[str, ...],
+    model_level: str = "L1C",
+    options: StatisticsOptions | None = None,
+) -> DateReduction:
     """Counts, band means, NDVI statistics, the model's mean vector and the cloud fraction.
 
     The mean vector (input of the object-level cloud probability) is only given when the
     scenes are of the model's product level and look like reflectance; otherwise a warning
-    says why the probability is missing.
+    says why the probability is missing. ``options`` adds clear-pixel statistics, indices,
+    percentiles and histograms (:class:`StatisticsOptions`; ``None`` = the defaults).
     """
+    options = options or StatisticsOptions()
+    return reduce_sample(date_sample(pixels, model_bands=model_bands, model_level=model_level, options=options), options)
+
+
+# --------------------------------------------------------------------- statistics options
+
+
+@dataclass(frozen=True)
+class StatisticsOptions:
+    """What a reduction computes besides the defaults (validated by :mod:`fis.request`)."""
+
+    #: statistics over the valid pixels the cloud mask calls clear (none is clear without a mask)
+    mask_clouds: bool = False
+    indices: tuple[IndexDefinition, ...] = ()
+    #: quantiles 0..1 of NDVI and of every index
+    percentiles: tuple[float, ...] = ()
+    histogram: HistogramSpec | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return not (self.mask_clouds or self.indices or self.percentiles or self.histogram is not None)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """NDVI and the requested indices: the quantities with a statistics block."""
+        return ("ndvi", *(index.name for index in self.indices))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The pixels one date (or several dates pooled, or a composite) contributes to statistics.
+
+    ``band_values`` and ``variables`` hold the selected pixels only (the valid ones, or the
+    clear ones with ``mask_clouds``); a variable is ``None`` when a band it needs is missing.
+    ``model_sum``/``model_count`` are the model bands summed over the valid pixels (the input
+    of ``cloud_probability``), ``None`` when the model cannot be used on these scenes.
+    """
+
+    total: int
+    valid: int
+    cloudy: int
+    shadow: int | None
+    clear: int | None
+    #: valid pixels of the dates that had a cloud mask (the denominator of cloud_fraction)
+    masked_valid: int
+    band_values: dict[str, np.ndarray]
+    variables: dict[str, np.ndarray | None]
+    model_sum: np.ndarray | None
+    model_count: int
+    cloud_source: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def date_sample(
+    pixels: DatePixels, *, model_bands: tuple[str, ...], model_level: str, options: StatisticsOptions
+) -> Sample:
+    """The pixels of one date that the statistics are computed on, and its counts."""
     total = pixels.total
     valid, index = valid_pixels(pixels.values, total)
     n_valid = int(valid.sum())
-    band_means = {band: mean_or_none(pixels.values[band][valid]) if band in pixels.values else None for band in BANDS}
-    ndvi_stats = summarise(index[valid] if index is not None else np.empty(0))
-    vector = None
+    model_sum = None
     warnings: list[str] = []
     dn_like = False
-    if n_valid and all(band_means.get(b) is not None for b in model_bands):
-        vector = np.array([band_means[b] for b in model_bands], dtype=np.float64)
-        if pixels.product_level != model_level:
-            warnings.append(
-                f"scenes are {pixels.product_level}; the cloud model is trained on {model_level} only, "
-                "so cloud_probability is not computed"
-            )
-            vector = None
-        elif float(np.max(vector)) > DN_LIKE_REFLECTANCE:
+    if n_valid and pixels.product_level != model_level:  # with or without the model's bands (L2A has no B10)
+        warnings.append(
+            f"scenes are {pixels.product_level}; the cloud model is trained on {model_level} only, "
+            "so cloud_probability is not computed"
+        )
+    elif n_valid and all(b in pixels.values for b in model_bands):
+        model_sum = np.array([np.sum(pixels.values[b][valid], dtype=np.float64) for b in model_bands])
+        vector = model_sum / n_valid
+        if float(np.max(vector)) > DN_LIKE_REFLECTANCE:
             warnings.append(
                 f"band means up to {float(np.max(vector)):.1f} look like digital numbers, not reflectance; "
                 "check the scene's scale/offset (raster:bands); cloud_probability and cloud_fraction are not computed"
             )
-            vector = None
+            model_sum = None
             dn_like = True
     cloud_mask = None if dn_like else pixels.cloudy
     cloudy = int((cloud_mask & valid).sum()) if cloud_mask is not None else 0
     shadow = int((pixels.shadow & valid).sum()) if pixels.shadow is not None else None
-    cloud_fraction = cloudy / n_valid if (n_valid and cloud_mask is not None) else None
-    return DateReduction(
-        ndvi=ndvi_stats,
-        bands=band_means,
-        model_vector=vector,
-        pixels=PixelCounts(total=total, valid=n_valid, cloudy=cloudy, nodata=total - n_valid, shadow=shadow),
-        cloud_fraction=cloud_fraction,
+    clear = None
+    selected = valid
+    if options.mask_clouds:
+        selected = valid & ~cloud_mask if cloud_mask is not None else np.zeros(total, dtype=bool)
+        clear = int(selected.sum())
+    variables: dict[str, np.ndarray | None] = {"ndvi": index[selected] if index is not None else None}
+    for definition in options.indices:
+        values = definition.compute(pixels.values, total)
+        variables[definition.name] = None if values is None else _finite(values[selected])
+    return Sample(
+        total=total,
+        valid=n_valid,
+        cloudy=cloudy,
+        shadow=shadow,
+        clear=clear,
+        masked_valid=n_valid if cloud_mask is not None else 0,
+        band_values={band: pixels.values[band][selected] for band in BANDS if band in pixels.values},
+        variables=variables,
+        model_sum=model_sum,
+        model_count=n_valid if model_sum is not None else 0,
         cloud_source=pixels.cloud_source if cloud_mask is not None else None,
         warnings=tuple(warnings),
     )
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
+
+
+def reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
+    """Every statistic of a :class:`Sample` (one date's, pooled or composite)."""
+    empty = np.empty(0)
+    variables = {name: sample.variables.get(name) for name in options.variables}
+    stats = {name: summarise(values if values is not None else empty) for name, values in variables.items()}
+    vector = sample.model_sum / sample.model_count if sample.model_sum is not None and sample.model_count else None
+    return DateReduction(
+        ndvi=stats["ndvi"],
+        bands={band: mean_or_none(sample.band_values[band]) if band in sample.band_values else None for band in BANDS},
+        model_vector=vector,
+        pixels=PixelCounts(
+            total=sample.total, valid=sample.valid, cloudy=sample.cloudy, nodata=sample.total - sample.valid,
+            shadow=sample.shadow, clear=sample.clear,
+        ),
+        cloud_fraction=sample.cloudy / sample.masked_valid if sample.masked_valid else None,
+        cloud_source=sample.cloud_source,
+        warnings=sample.warnings,
+        indices={index.name: stats[index.name] for index in options.indices} if options.indices else None,
+        percentiles=(
+            {name: percentiles(v if v is not None else empty, options.percentiles) for name, v in variables.items()}
+            if options.percentiles else None
+        ),
+        histograms=(
+            {name: histogram(v, options.histogram) if v is not None else None for name, v in variables.items()}
+            if options.histogram is not None else None
+        ),
+    )
+
+
+# --------------------------------------------------------------------- several dates at once
+
+
+def pool(samples: list[Sample]) -> Sample:
+    """The pixels of several dates as one sample (statistics over every pixel of every date)."""
+    if not samples:
+        raise ValueError("pool() needs at least one sample")
+    bands = {
+        band: np.concatenate([s.band_values[band] for s in samples if band in s.band_values])
+        for band in BANDS if any(band in s.band_values for s in samples)
+    }
+    names = list(samples[0].variables)
+    variables: dict[str, np.ndarray | None] = {}
+    for name in names:
+        parts = [s.variables[name] for s in samples if s.variables.get(name) is not None]
+        variables[name] = np.concatenate(parts) if parts else None  # type: ignore[arg-type]
+    sums = [s.model_sum for s in samples if s.model_sum is not None]
+    return Sample(
+        total=sum(s.total for s in samples),
+        valid=sum(s.valid for s in samples),
+        cloudy=sum(s.cloudy for s in samples),
+        shadow=_sum_or_none([s.shadow for s in samples]),
+        clear=_sum_or_none([s.clear for s in samples]),
+        masked_valid=sum(s.masked_valid for s in samples),
+        band_values=bands,
+        variables=variables,
+        model_sum=np.sum(sums, axis=0) if sums else None,
+        model_count=sum(s.model_count for s in samples if s.model_sum is not None),
+        cloud_source=_one_source([s.cloud_source for s in samples]),
+        warnings=tuple(w for s in samples for w in s.warnings),
+    )
+
+
+def _sum_or_none(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _one_source(sources: list[str | None]) -> str | None:
+    known = sorted({s for s in sources if s is not None})
+    if not known:
+        return None
+    return known[0] if len(known) == 1 else "mixed"
+
+
+class ClearComposite:
+    """A per-pixel mean of the pixels the cloud mask calls clear, over several dates.
+
+    Every polygon pixel keeps, per band and per variable (NDVI and each index), the sum and
+    the number of dates where it was valid and clear; the composite value is their mean. The
+    composite's sample holds the pixels that were clear at least once; its counts add up the
+    dates that contributed at least one clear pixel.
+    """
+
+    def __init__(self, *, model_bands: tuple[str, ...], model_level: str, options: StatisticsOptions):
+        self.model_bands = model_bands
+        self.model_level = model_level
+        self.options = options
+        self._sums: dict[str, np.ndarray] = {}
+        self._counts: dict[str, np.ndarray] = {}
+        self._used: list[Sample] = []
+
+    def add(self, pixels: DatePixels) -> Sample:
+        """Add one date's clear pixels; returns its counts (``clear == 0``: the date adds nothing)."""
+        counting = StatisticsOptions(mask_clouds=True)
+        sample = date_sample(pixels, model_bands=self.model_bands, model_level=self.model_level, options=counting)
+        sample = replace(sample, band_values={}, variables={})  # the counts are kept, not the pixels
+        if not sample.clear:
+            return sample
+        total = pixels.total
+        valid, index = valid_pixels(pixels.values, total)
+        assert pixels.cloudy is not None  # a sample with clear pixels had a mask
+        clear = valid & ~pixels.cloudy
+        layers: dict[str, np.ndarray | None] = {f"band:{b}": pixels.values[b] for b in BANDS if b in pixels.values}
+        layers["ndvi"] = index
+        for definition in self.options.indices:
+            layers[definition.name] = definition.compute(pixels.values, total)
+        for name, values in layers.items():
+            if values is None:
+                continue
+            use = clear & np.isfinite(values)
+            if name not in self._sums:
+                self._sums[name] = np.zeros(total, dtype=np.float64)
+                self._counts[name] = np.zeros(total, dtype=np.int64)
+            self._sums[name][use] += values[use]
+            self._counts[name][use] += 1
+        self._used.append(sample)
+        return sample
+
+    def sample(self) -> Sample | None:
+        """The composite as a sample, or ``None`` when no date contributed a clear pixel."""
+        if not self._used:
+            return None
+        counted = pool(self._used)
+
+        def mean_of(name: str) -> np.ndarray | None:
+            if name not in self._sums:
+                return None
+            seen = self._counts[name] > 0
+            return self._sums[name][seen] / self._counts[name][seen]
+
+        bands = {b: v for b in BANDS if (v := mean_of(f"band:{b}")) is not None}
+        variables = {name: mean_of(name) for name in self.options.variables}
+        return Sample(
+            total=counted.total, valid=counted.valid, cloudy=counted.cloudy, shadow=counted.shadow,
+            clear=counted.clear if self.options.mask_clouds else None, masked_valid=counted.masked_valid,
+            band_values=bands, variables=variables, model_sum=counted.model_sum, model_count=counted.model_count,
+            cloud_source=counted.cloud_source, warnings=counted.warnings,
+        )

@@ -9,8 +9,10 @@ from threading import Lock
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
+from fis.aggregation import covered_range
 from fis.cloudlayers import CloudLayerSettings, LayerReport, compute_cloud_layers
 from fis.clouds import load_model
+from fis.compute import compute_series
 from fis.config import Settings
 from fis.db import make_engine, make_session_factory, transaction
 from fis.observation import SeriesResult
@@ -56,8 +58,9 @@ class Services:
     def run_timeseries(self, request: TimeseriesRequest, *, progress: Progress | None = None) -> tuple[TimeSeries, SeriesResult]:
         """Find the scenes, compute every observation, then store the series in one transaction."""
         with self.sessions() as session:
-            scenes = find_scenes(session, request.aoi.geometry_4326, request.time_range)
-        result = self.engine.compute(request, scenes, progress=progress)
+            # an aggregation whose last interval is extended also reads that interval's extra time
+            scenes = find_scenes(session, request.aoi.geometry_4326, covered_range(request.time_range, request.aggregation))
+        result = compute_series(self.engine, request, scenes, progress=progress)
         parameters = {**request.parameters(), "grid": result.grid, "model": result.model}
         with transaction(self.sessions) as session:
             series = save_series(

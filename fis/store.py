@@ -210,6 +210,7 @@ def _observation_row(obs: Observation) -> ObservationRow:
         nodata_pixels=obs.pixels.nodata,
         shadow_pixels=obs.pixels.shadow,
         cloud_source=obs.cloud_source,
+        extra=obs.extra() or None,
     )
     for name in NDVI_STATISTICS:
         setattr(row, f"ndvi_{name}", obs.ndvi.get(name))
@@ -219,6 +220,7 @@ def _observation_row(obs: Observation) -> ObservationRow:
 
 
 def _observation(row: ObservationRow) -> Observation:
+    extra = row.extra or {}
     return Observation(
         date=row.date,
         datetime=_utc(row.datetime),
@@ -229,9 +231,13 @@ def _observation(row: ObservationRow) -> Observation:
         cloud_fraction=row.cloud_fraction,
         pixels=PixelCounts(
             total=row.total_pixels, valid=row.valid_pixels, cloudy=row.cloudy_pixels, nodata=row.nodata_pixels,
-            shadow=row.shadow_pixels,
+            shadow=row.shadow_pixels, clear=extra.get("clear"),
         ),
         cloud_source=row.cloud_source,
+        indices=extra.get("indices"),
+        percentiles=extra.get("percentiles"),
+        histograms=extra.get("histograms"),
+        interval=extra.get("interval"),
     )
 
 

@@ -1,0 +1,233 @@
+"""A series with the statistics options: clear-pixel statistics, indices, percentiles,
+histograms and temporal aggregation, computed on the engine's stream of dates.
+
+A default request goes straight to :meth:`fis.timeseries.Engine.compute`. Any option streams
+the same dates (:meth:`~fis.timeseries.Engine.iter_dates`) and reduces them with
+:func:`fis.reductions.reduce_date` and the request's :class:`~fis.reductions.StatisticsOptions`;
+with ``aggregation`` the dates of each interval are pooled, picked or composited
+(:mod:`fis.aggregation`, :mod:`fis.reductions`). Only one interval's pixels are held at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fis.aggregation import Aggregation, Interval, covered_range, intervals
+from fis.catalog.records import SceneRecord
+from fis.clouds import CloudModel
+from fis.observation import Observation, ObservationError, SeriesResult
+from fis.reductions import (
+    ClearComposite,
+    DatePixels,
+    DateReduction,
+    Sample,
+    StatisticsOptions,
+    date_sample,
+    pool,
+    reduce_date,
+    reduce_sample,
+)
+from fis.request import TimeseriesRequest
+from fis.timeseries import Engine, Progress
+
+__all__ = ["compute_series", "uses_options"]
+
+
+def uses_options(request: TimeseriesRequest) -> bool:
+    """True when the request asks for anything beyond the default statistics."""
+    return not request.statistics.is_default or request.aggregation is not None
+
+
+def compute_series(
+    engine: Engine, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None
+) -> SeriesResult:
+    """The request's series: one observation per date, or one row per aggregation interval."""
+    if not uses_options(request):
+        return engine.compute(request, scenes, progress=progress)
+    if request.aggregation is None:
+        return _per_date(engine, request, scenes, progress)
+    return _aggregated(engine, request, request.aggregation, scenes, progress)
+
+
+@dataclass(frozen=True)
+class _Row:
+    date: dt.date
+    datetime: dt.datetime
+    scenes: tuple[str, ...]
+    reduction: DateReduction
+    interval: dict[str, object] | None = None
+
+
+def _per_date(engine: Engine, request: TimeseriesRequest, scenes: Sequence[SceneRecord], progress: Progress | None) -> SeriesResult:
+    model = engine.model
+    options = request.statistics
+    rows: list[_Row] = []
+    errors: list[ObservationError] = []
+    grid: dict[str, object] = {}
+    for item in engine.iter_dates(request, scenes, progress=progress):
+        grid = item.layout.grid.to_dict()
+        if isinstance(item.outcome, ObservationError):
+            errors.append(item.outcome)
+            continue
+        reduction = reduce_date(
+            item.outcome, model_bands=model.input_bands, model_level=model.manifest.product_level, options=options
+        )
+        rows.append(_Row(item.date, item.datetime, item.scenes, reduction))
+    warnings = tuple(f"{r.date.isoformat()} ({', '.join(r.scenes)}): {w}" for r in rows for w in r.reduction.warnings)
+    return _result(model, rows, errors, grid, warnings)
+
+
+def _aggregated(
+    engine: Engine,
+    request: TimeseriesRequest,
+    aggregation: Aggregation,
+    scenes: Sequence[SceneRecord],
+    progress: Progress | None,
+) -> SeriesResult:
+    model = engine.model
+    options = request.statistics
+    spans = intervals(request.time_range, aggregation)
+    # an extended last interval reads the scenes of its extra time too
+    reading = dataclasses.replace(request, time_range=covered_range(request.time_range, aggregation))
+    bucket = _Bucket(model, options, aggregation.pick)
+    rows: list[_Row] = []
+    errors: list[ObservationError] = []
+    warnings: list[str] = []
+    grid: dict[str, object] = {}
+    k = 0
+    for item in engine.iter_dates(reading, scenes, progress=progress):
+        grid = item.layout.grid.to_dict()
+        while k < len(spans) and item.datetime > spans[k].end:
+            rows.append(bucket.close(spans[k]))
+            k += 1
+        if k >= len(spans) or item.datetime < spans[k].start:
+            continue  # after a skipped last interval
+        if isinstance(item.outcome, ObservationError):
+            errors.append(item.outcome)
+            continue
+        warnings.extend(bucket.add(item.date, item.datetime, item.scenes, item.outcome))
+    while k < len(spans):
+        rows.append(bucket.close(spans[k]))
+        k += 1
+    return _result(model, rows, errors, grid, tuple(warnings))
+
+
+class _Bucket:
+    """The dates of the interval being filled, reduced the way ``pick`` says when it closes."""
+
+    def __init__(self, model: CloudModel, options: StatisticsOptions, pick: str):
+        self.model = model
+        self.options = options
+        self.pick = pick
+        self._reset()
+
+    def _reset(self) -> None:
+        self.dates: list[tuple[dt.date, dt.datetime, tuple[str, ...]]] = []
+        self.samples: list[Sample] = []
+        self.composite = ClearComposite(
+            model_bands=self.model.input_bands, model_level=self.model.manifest.product_level, options=self.options
+        )
+
+    def add(self, date: dt.date, when: dt.datetime, scenes: tuple[str, ...], pixels: DatePixels) -> list[str]:
+        """Take one date in; returns its warnings (prefixed with the date)."""
+        if self.pick == "clear_mean":
+            sample = self.composite.add(pixels)  # counts only; the composite keeps per-pixel sums
+            used = bool(sample.clear)
+        else:
+            sample = date_sample(
+                pixels, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
+                options=self.options,
+            )
+            used = True
+        if used:
+            self.dates.append((date, when, scenes))
+            self.samples.append(sample)
+        return [f"{date.isoformat()} ({', '.join(scenes)}): {w}" for w in sample.warnings]
+
+    def close(self, interval: Interval) -> _Row:
+        """The row of ``interval`` from the dates added since the last close."""
+        dates, samples = self.dates, self.samples
+        composite = self.composite.sample() if self.pick == "clear_mean" else None
+        self._reset()
+        if self.pick == "least_cloudy" and samples:
+            best = _least_cloudy(self.model, samples, self.options)
+            dates, samples = [dates[best]], [samples[best]]
+        if self.pick == "clear_mean":
+            sample = composite if composite is not None else _empty_sample(self.options)
+        else:
+            sample = pool([dataclasses.replace(s, warnings=()) for s in samples]) if samples else _empty_sample(self.options)
+        reduction = reduce_sample(dataclasses.replace(sample, warnings=()), self.options)
+        used = [d.isoformat() for d, _, _ in dates]
+        return _Row(
+            date=interval.start.date(),
+            datetime=interval.start,
+            scenes=tuple(s for _, _, ids in dates for s in ids),
+            reduction=reduction,
+            interval={**interval.to_dict(), "observations": used},
+        )
+
+
+def _least_cloudy(model: CloudModel, samples: list[Sample], options: StatisticsOptions) -> int:
+    """Index of the date with the smallest cloud_fraction (then cloud_probability, then the earliest).
+
+    A date without valid pixels comes last; an unknown measure ranks after any known one.
+    """
+    reductions = [reduce_sample(s, StatisticsOptions(mask_clouds=options.mask_clouds)) for s in samples]
+    probabilities = _predict(model, [r.model_vector for r in reductions])
+
+    def key(i: int) -> tuple[object, ...]:
+        r, p = reductions[i], probabilities[i]
+        return (
+            r.pixels.valid == 0,
+            r.cloud_fraction is None, r.cloud_fraction or 0.0,
+            p is None, p or 0.0,
+            i,
+        )
+
+    return min(range(len(samples)), key=key)
+
+
+def _empty_sample(options: StatisticsOptions) -> Sample:
+    return Sample(
+        total=0, valid=0, cloudy=0, shadow=None, clear=0 if options.mask_clouds else None, masked_valid=0,
+        band_values={}, variables={name: None for name in options.variables}, model_sum=None, model_count=0,
+        cloud_source=None,
+    )
+
+
+def _predict(model: CloudModel, vectors: list[np.ndarray | None]) -> list[float | None]:
+    rows = [v for v in vectors if v is not None]
+    if not rows:
+        return [None] * len(vectors)
+    predicted = iter(model.predict(np.vstack(rows)).tolist())
+    return [next(predicted) if v is not None else None for v in vectors]
+
+
+def _result(
+    model: CloudModel, rows: list[_Row], errors: list[ObservationError], grid: dict[str, object], warnings: tuple[str, ...]
+) -> SeriesResult:
+    probabilities = _predict(model, [r.reduction.model_vector for r in rows])
+    observations = tuple(
+        Observation(
+            date=r.date,
+            datetime=r.datetime,
+            scenes=r.scenes,
+            ndvi=r.reduction.ndvi,
+            bands=r.reduction.bands,
+            cloud_probability=p,
+            cloud_fraction=r.reduction.cloud_fraction,
+            pixels=r.reduction.pixels,
+            cloud_source=r.reduction.cloud_source,
+            indices=r.reduction.indices,
+            percentiles=r.reduction.percentiles,
+            histograms=r.reduction.histograms,
+            interval=r.interval,
+        )
+        for r, p in zip(rows, probabilities)
+    )
+    return SeriesResult(observations=observations, errors=tuple(errors), model=model.name, grid=grid, warnings=warnings)
