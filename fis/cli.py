@@ -262,16 +262,40 @@ def _read_geometry(value: str) -> Any:
 @click.option("--max-cloud-fraction", type=float, default=None, help="Observations with a larger cloudy-pixel share are cloudy.")
 @click.option("--max-cloud-probability", type=float, default=None, help="Observations whose averaged-vector P(cloud) is larger are cloudy.")
 @click.option("--include-cloudy", is_flag=True, default=False, help="Keep cloudy observations in the output (flagged).")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--mask-clouds", is_flag=True, default=False,
+              help="Compute every statistic over the valid pixels the cloud mask calls clear (adds pixels.clear).")
+@click.option("--index", "indices", multiple=True, metavar="NAME[=EXPR]",
+              help="Also compute an index: a built-in (ndwi, ndmi, nbr, evi, savi) or NAME=band math, "
+                   "e.g. --index 'my_ratio=(B08 - B11) / (B08 + B11)'. Repeatable.")
+@click.option("--percentiles", default=None, metavar="Q,Q,...",
+              help="Extra percentiles (0..1) of NDVI and every index, e.g. 0.05,0.5,0.95.")
+@click.option("--histogram-bins", type=int, default=None, help="Histogram of NDVI and every index with N bins.")
+@click.option("--histogram-bin-width", type=float, default=None, help="Histogram with bins of this width (needs --histogram-range).")
+@click.option("--histogram-range", default=None, metavar="LOW,HIGH", help="Histogram range, e.g. -1,1 [default: each date's min,max].")
+@click.option("--histogram-type", type=click.Choice(["equidistant", "equal_frequency"]), default=None,
+              help="Bin layout [default: equidistant].")
+@click.option("--interval", default=None, metavar="DURATION",
+              help="Aggregate dates into intervals (ISO 8601, P1D..P1Y), e.g. P10D or P1M: one row per interval.")
+@click.option("--last-interval", type=click.Choice(["shorten", "skip", "extend"]), default=None,
+              help="When the time range is not a whole number of intervals [default: shorten].")
+@click.option("--pick", type=click.Choice(["all", "least_cloudy", "clear_mean"]), default=None,
+              help="Which dates make an interval's row [default: all].")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "geojson", "long_csv"]), default="json", show_default=True,
+              help="json: the API response; csv: one row per date; long_csv: one row per date x statistic; "
+                   "geojson: the field as a Feature with the series in its properties.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout).")
 def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resolution: float | None,
           cloud_threshold: float | None, cloud_mask_resolution: float | None, max_cloud_fraction: float | None,
-          max_cloud_probability: float | None, include_cloudy: bool, fmt: str, output: str) -> None:
+          max_cloud_probability: float | None, include_cloudy: bool, mask_clouds: bool, indices: tuple[str, ...],
+          percentiles: str | None, histogram_bins: int | None, histogram_bin_width: float | None,
+          histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
+          pick: str | None, fmt: str, output: str) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
     from fis.api.views import CloudFilter, series_json
     from fis.app import create_app
     from fis.db import ensure_migrated
-    from fis.export import csv_lines
+    from fis.export import csv_lines, geojson_feature, long_csv_lines
+    from fis.observation import csv_columns
     from fis.request import parse_timeseries_request
 
     body: dict[str, Any] = {"geometry": _read_geometry(geometry), "time_range": {"from": date_from, "to": date_to}}
@@ -279,6 +303,13 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
         "crs": crs, "resolution": resolution, "cloud_threshold": cloud_threshold,
         "cloud_mask_resolution": cloud_mask_resolution, "max_cloud_fraction": max_cloud_fraction,
         "max_cloud_probability": max_cloud_probability, "include_cloudy": include_cloudy or None,
+        "mask_clouds": mask_clouds or None,
+        "indices": _index_options(indices),
+        "statistics": _statistics_options(percentiles, histogram_bins, histogram_bin_width, histogram_range, histogram_type),
+        "aggregation": (
+            None if interval is None and last_interval is None and pick is None
+            else {k: v for k, v in {"interval": interval, "last_interval": last_interval, "pick": pick}.items() if v is not None}
+        ),
     }
     body.update({k: v for k, v in options.items() if v is not None})
     app = create_app(_settings())
@@ -299,15 +330,52 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
     # click.open_file has no ``newline``: open files ourselves so the CSV keeps its \r\n rows
     stream = open(output, "w", encoding="utf-8", newline="") if output != "-" else click.open_file("-", "w", encoding="utf-8")
     with stream as out:
-        if fmt == "csv":
+        if fmt in ("csv", "long_csv"):
             shown = view.apply(observations)
-            for line in csv_lines([o for o, _ in shown], cloudy=[c for _, c in shown]):
+            make = long_csv_lines if fmt == "long_csv" else csv_lines
+            for line in make([o for o, _ in shown], cloudy=[c for _, c in shown], columns=csv_columns(series.parameters)):
                 out.write(line)
         else:
             with app.test_request_context("/", base_url=svc.settings.public_url):
-                out.write(json.dumps(series_json(series, observations, list(result.errors), view), indent=2))
+                document = series_json(series, observations, list(result.errors), view)
+                out.write(json.dumps(geojson_feature(document) if fmt == "geojson" else document, indent=2))
                 out.write("\n")
     click.echo(f"series {series.id}: {len(observations)} observations, status {result.status}", err=True)
+
+
+def _index_options(values: tuple[str, ...]) -> dict[str, str | None] | None:
+    """``("ndwi", "r=(B08 - B11) / (B08 + B11)")`` -> ``{"ndwi": None, "r": "(B08 - B11) / (B08 + B11)"}``."""
+    if not values:
+        return None
+    out: dict[str, str | None] = {}
+    for value in values:
+        name, sep, expression = value.partition("=")
+        out[name.strip()] = expression.strip() if sep else None
+    return out
+
+
+def _numbers(value: str, option: str, count: int | None = None) -> list[float]:
+    try:
+        numbers = [float(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers", param_hint=option) from None
+    if count is not None and len(numbers) != count:
+        raise click.BadParameter(f"{value!r}: give {count} numbers separated by a comma", param_hint=option)
+    return numbers
+
+
+def _statistics_options(percentiles: str | None, bins: int | None, bin_width: float | None, value_range: str | None,
+                        kind: str | None) -> dict[str, Any] | None:
+    """The ``statistics`` body key from the --percentiles and --histogram-* options."""
+    out: dict[str, Any] = {}
+    if percentiles is not None:
+        out["percentiles"] = _numbers(percentiles, "--percentiles")
+    if any(v is not None for v in (bins, bin_width, value_range, kind)):
+        histogram: dict[str, Any] = {"bins": bins, "bin_width": bin_width, "type": kind}
+        if value_range is not None:
+            histogram["low"], histogram["high"] = _numbers(value_range, "--histogram-range", count=2)
+        out["histogram"] = {k: v for k, v in histogram.items() if v is not None}
+    return out or None
 
 
 # --- demo -------------------------------------------------------------------------------------

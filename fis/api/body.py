@@ -49,3 +49,28 @@ def wants_csv(request: Request) -> bool:
         return fmt.lower() == "csv"
     best = request.accept_mimetypes.best_match(["application/json", "text/csv"])
     return best == "text/csv" and request.accept_mimetypes["text/csv"] > request.accept_mimetypes["application/json"]
+
+
+def response_format(request: Request) -> str:
+    """``json``, ``csv``, ``geojson`` or ``long_csv``: ``?format=``, else the ``Accept`` header.
+
+    Without ``format`` an Accept header preferring text/csv (wide CSV) or application/geo+json
+    over application/json selects that; anything else is JSON.
+    """
+    from fis.export import FORMATS
+
+    fmt = request.args.get("format")
+    if fmt is not None:
+        if fmt.lower() not in FORMATS:
+            raise InvalidInput(
+                f"format={fmt!r} is not supported; use format={', format='.join(FORMATS)}",
+                field="format", details={"accepted": list(FORMATS)},
+            )
+        return fmt.lower()
+    accept = request.accept_mimetypes
+    best = accept.best_match(["application/json", "text/csv", "application/geo+json"])
+    if best == "text/csv" and accept["text/csv"] > accept["application/json"]:
+        return "csv"
+    if best == "application/geo+json" and accept["application/geo+json"] > accept["application/json"]:
+        return "geojson"
+    return "json"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from fis.api.body import int_arg, json_body, wants_csv
-from fis.api.views import CloudFilter, csv_response, series_json, series_summary
+from fis.api.body import int_arg, json_body, response_format
+from fis.api.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.app import services
 from fis.db import transaction
 from fis.errors import InvalidInput
@@ -18,14 +18,16 @@ blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 
 @blueprint.post("")
 def create_timeseries() -> ResponseReturnValue:
-    as_csv = wants_csv(request)
+    fmt = response_format(request)
     ts_request = parse_timeseries_request(json_body(request))
     series, result = services(current_app).run_timeseries(ts_request)
     view = CloudFilter.from_parameters(series.parameters)
     observations = list(result.observations)
-    if as_csv:
-        return csv_response(series, observations, view, status=201)
+    if fmt in ("csv", "long_csv"):
+        return csv_response(series, observations, view, status=201, long=fmt == "long_csv")
     body = series_json(series, observations, list(result.errors), view)
+    if fmt == "geojson":
+        return geojson_response(body, status=201)
     return jsonify(body), 201, {"Location": body["links"]["self"]}
 
 
@@ -61,15 +63,18 @@ def list_timeseries() -> ResponseReturnValue:
 
 @blueprint.get("/<series_id>")
 def get_timeseries(series_id: str) -> ResponseReturnValue:
-    as_csv = wants_csv(request)
+    fmt = response_format(request)
     with services(current_app).sessions() as session:
         series = get_series(session, series_id)
         observations = observations_of(series)
         errors = errors_of(series)
     view = CloudFilter.from_parameters(series.parameters).override(request)
-    if as_csv:
-        return csv_response(series, observations, view)
-    return jsonify(series_json(series, observations, errors, view))
+    if fmt in ("csv", "long_csv"):
+        return csv_response(series, observations, view, long=fmt == "long_csv")
+    body = series_json(series, observations, errors, view)
+    if fmt == "geojson":
+        return geojson_response(body)
+    return jsonify(body)
 
 
 @blueprint.delete("/<series_id>")

@@ -1,4 +1,4 @@
-"""How a stored series is shown: threshold filtering and the JSON / CSV bodies."""
+"""How a stored series is shown: threshold filtering and the JSON / CSV / GeoJSON bodies."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Request, Response, url_for
+from flask import Request, Response, jsonify, url_for
 
-from fis.export import csv_lines
-from fis.observation import Observation, ObservationError
+from fis.export import csv_lines, geojson_feature, long_csv_lines
+from fis.observation import Observation, ObservationError, csv_columns
 from fis.orm import TimeSeries
 from fis.request import parse_bool, parse_threshold
 
@@ -108,12 +108,27 @@ def series_summary(series: TimeSeries, count: int) -> dict[str, Any]:
     }
 
 
-def csv_response(series: TimeSeries, observations: list[Observation], view: CloudFilter, *, status: int = 200) -> Response:
+def csv_response(
+    series: TimeSeries, observations: list[Observation], view: CloudFilter, *, status: int = 200, long: bool = False
+) -> Response:
+    """The wide CSV (columns from the series' options), or with ``long`` one line per date x statistic."""
     shown = view.apply(observations)
-    lines = csv_lines([o for o, _ in shown], cloudy=[c for _, c in shown])
+    columns = csv_columns(dict(series.parameters or {}))
+    make = long_csv_lines if long else csv_lines
+    lines = make([o for o, _ in shown], cloudy=[c for _, c in shown], columns=columns)
     response = Response(lines, status=status, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="fis-timeseries-{series.id}.csv"'
+    suffix = "-long" if long else ""
+    response.headers["Content-Disposition"] = f'attachment; filename="fis-timeseries-{series.id}{suffix}.csv"'
     response.headers["Location"] = url_for("timeseries.get_timeseries", series_id=series.id, _external=True)
+    return response
+
+
+def geojson_response(body: dict[str, Any], *, status: int = 200) -> Response:
+    """The series as a GeoJSON Feature (``application/geo+json``)."""
+    response = jsonify(geojson_feature(body))
+    response.status_code = status
+    response.mimetype = "application/geo+json"
+    response.headers["Location"] = body["links"]["self"]
     return response
 
 
