@@ -70,12 +70,14 @@ def test_earth_search_l2a_item_prefers_cog_over_jp2(metadata: Path) -> None:
     assert scene.processing_baseline == "02.14"
     assert scene.product_level == "L2A"
     assert scene.crs == "EPSG:32629"
-    # 12 bands: L2A has no B10; AOT, WVP, SCL and the visual TCI are not spectral bands
-    assert tuple(sorted(scene.assets)) == tuple(sorted(b for b in BANDS if b != "B10"))
+    # 12 bands (L2A has no B10) and the scene classification SCL (class codes, COG over JP2);
+    # AOT, WVP and the visual TCI are not bands
+    assert tuple(sorted(scene.assets)) == tuple(sorted([*(b for b in BANDS if b != "B10"), "SCL"]))
     for band, asset in scene.assets.items():
         assert asset.href.endswith(f"/{band}.tif"), asset.href
         assert asset.href.startswith("https://sentinel-cogs.s3.us-west-2.amazonaws.com/")
-        assert (asset.radiometry.scale, asset.radiometry.offset) == (0.0001, 0.0)
+        expected = (1.0, 0.0, 0) if band == "SCL" else (0.0001, 0.0, 0)
+        assert (asset.radiometry.scale, asset.radiometry.offset, asset.radiometry.nodata) == expected, band
 
     # the preference does not depend on the order of the assets: put every -jp2 first
     reordered = copy.deepcopy(item)

@@ -21,10 +21,13 @@ from shapely.geometry.base import BaseGeometry
 from fis.bands import COMMON_NAMES, normalise_band_name
 from fis.catalog.records import BandAsset, SceneRecord
 from fis.errors import IngestError
-from fis.radiometry import radiometry_for_asset
+from fis.radiometry import Radiometry, radiometry_for_asset
 
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
+#: L2A scene classification (asset key ``scl``): class codes, registered as band "SCL"
+SCL = "SCL"
+_SCL_RADIOMETRY = Radiometry(scale=1.0, offset=0.0, nodata=0)
 
 
 def iter_item_dicts(document: Any, *, source: str) -> Iterator[dict[str, Any]]:
@@ -159,7 +162,7 @@ def _band_assets(item_id: str, assets: dict[str, Any], *, baseline: Any, base_hr
     for key, asset in assets.items():
         if not isinstance(asset, dict) or not asset.get("href") or not _is_raster(asset):
             continue
-        band = _band_of_asset(key, asset)
+        band = _band_of_asset(key, asset) or (SCL if key.lower().removesuffix("-jp2") == "scl" else None)
         if band is None:
             continue
         is_cog = "tiff" in str(asset.get("type") or "") or str(asset["href"]).lower().endswith((".tif", ".tiff"))
@@ -171,7 +174,7 @@ def _band_assets(item_id: str, assets: dict[str, Any], *, baseline: Any, base_hr
         found[band] = BandAsset(
             band=band,
             href=resolve_href(str(asset["href"]), base_href),
-            radiometry=radiometry_for_asset(raster_band, processing_baseline=str(baseline) if baseline else None),
+            radiometry=_SCL_RADIOMETRY if band == SCL else radiometry_for_asset(raster_band, processing_baseline=str(baseline) if baseline else None),
             resolution=float(resolution) if resolution else None,
         )
         preferred[band] = is_cog
