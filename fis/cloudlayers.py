@@ -129,8 +129,18 @@ def write_layers(scene: SceneRecord, model: CloudModel, settings: CloudLayerSett
     tag = _settings_tag(settings)
     clp_path = folder / f"CLP_{tag}.tif"
     clm_path = folder / f"CLM_{tag}.tif"
-    _write_cog(clp_path, clp, grid, nodata=None, valid=data, description="s2cloudless cloud probability * 255")
-    _write_cog(clm_path, clm, grid, nodata=CLM_NODATA, valid=None, description="cloud mask: 0 clear, 1 cloud, 255 no data")
+    # both files are complete under temporary names before either gets its final name, so a
+    # crash never leaves a final CLP without its CLM (or a half-written file under a final name)
+    partials: list[Path] = []
+    try:
+        partials.append(_write_cog(clp_path, clp, grid, nodata=None, valid=data, description="s2cloudless cloud probability * 255"))
+        partials.append(_write_cog(clm_path, clm, grid, nodata=CLM_NODATA, valid=None, description="cloud mask: 0 clear, 1 cloud, 255 no data"))
+    except BaseException:
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+        raise
+    for partial, final in zip(partials, (clp_path, clm_path)):
+        os.replace(partial, final)
     return {
         CLP: BandAsset(band=CLP, href=str(clp_path), radiometry=Radiometry(scale=1 / 255, offset=0.0, nodata=None), resolution=settings.resolution),
         CLM: BandAsset(band=CLM, href=str(clm_path), radiometry=Radiometry(scale=1.0, offset=0.0, nodata=CLM_NODATA), resolution=settings.resolution),
@@ -149,8 +159,8 @@ def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _write_cog(path: Path, array: np.ndarray, grid: Grid, *, nodata: int | None, valid: np.ndarray | None, description: str) -> None:
-    """Write a single-band uint8 COG atomically (temporary file, then rename)."""
+def _write_cog(path: Path, array: np.ndarray, grid: Grid, *, nodata: int | None, valid: np.ndarray | None, description: str) -> Path:
+    """Write a single-band uint8 COG to ``<path>.partial`` and return that path (the caller renames)."""
     tmp = path.with_name(path.name + ".partial")
     profile: dict[str, Any] = {
         "driver": "COG", "width": grid.width, "height": grid.height, "count": 1, "dtype": "uint8",
@@ -165,12 +175,10 @@ def _write_cog(path: Path, array: np.ndarray, grid: Grid, *, nodata: int | None,
             dst.set_band_description(1, description)
             if valid is not None:
                 dst.write_mask((valid * 255).astype(np.uint8))
-        os.replace(tmp, path)
-    except FisError:
-        raise
-    except Exception:
+    except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp
 
 
 @dataclass

@@ -222,7 +222,8 @@ class Engine:
             if source == "precomputed":
                 clm, clp = (_mosaic(group, layer, [layout.cloud_grid], self.cache)[0] for layer in (CLM, CLP))
                 cloudy = np.nan_to_num(clm[rows, cols]) == 1
-                probability = clp[rows, cols]
+                # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
+                probability = np.where(np.isfinite(clm[rows, cols]), np.nan_to_num(clp[rows, cols]), np.nan)
             elif source == "scl":
                 scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
                 cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
