@@ -29,7 +29,7 @@ from shapely.geometry.base import BaseGeometry
 
 from fis.errors import InvalidCRS, InvalidGeometry
 
-__all__ = ["AOI", "WGS84", "parse_crs", "parse_geometry", "transform_geometry"]
+__all__ = ["AOI", "WGS84", "parse_crs", "parse_geometry", "split_antimeridian", "transform_geometry"]
 
 PolygonalGeometry = Polygon | MultiPolygon
 G = TypeVar("G", bound=BaseGeometry)
@@ -235,13 +235,85 @@ def parse_geometry(
         )
     if source_crs.is_geographic:
         _check_lonlat_bounds(coords, source_crs, field)
+        geom = _split_antimeridian(geom, field, warnings)
 
     geom = _repair(geom, field, warnings)
     geom_4326 = transform_geometry(geom, source_crs, WGS84)
+    if not source_crs.is_geographic:  # a projected polygon across 180 degrees jumps in lon/lat
+        geom_4326 = _split_antimeridian(geom_4326, field, warnings)
     if not geom_4326.is_valid:
         # Reprojection can fold a barely-valid polygon; repair the lon/lat copy (with a warning).
         geom_4326 = _repair(geom_4326, field, warnings, after_transform=True)
     return AOI(geometry=geom, crs=source_crs, geometry_4326=geom_4326, warnings=tuple(warnings))
+
+
+def split_antimeridian(geom: BaseGeometry) -> PolygonalGeometry | None:
+    """RFC 7946 section 3.1.9: a lon/lat polygon whose ring jumps by more than 180 degrees of
+    longitude between consecutive positions crosses the antimeridian; return it cut at +-180
+    into a MultiPolygon (each part within [-180, 180]), or None when no ring jumps.
+
+    Raises :class:`InvalidGeometry` for a ring that goes once around a pole (its unwrapped
+    longitudes do not close), which has no lon/lat polygon.
+    """
+    polygons = list(geom.geoms) if isinstance(geom, MultiPolygon) else [geom] if isinstance(geom, Polygon) else []
+    if not any(_jumps(ring) for poly in polygons for ring in (poly.exterior, *poly.interiors)):
+        return None
+    parts: list[Polygon] = []
+    for poly in polygons:
+        shell = _unwrap(poly.exterior)
+        centre = float(shell[:, 0].mean())
+        holes = []
+        for interior in poly.interiors:
+            hole = _unwrap(interior)
+            hole[:, 0] += 360.0 * round((centre - float(hole[:, 0].mean())) / 360.0)
+            holes.append(hole)
+        unwrapped = Polygon(shell, holes)
+        if not unwrapped.is_valid:
+            unwrapped = _polygonal_part(shapely.make_valid(unwrapped)) or Polygon()
+        for k in (-1, 0, 1):
+            window = shapely.box(-180.0 + 360.0 * k, -90.0, 180.0 + 360.0 * k, 90.0)
+            piece = _polygonal_part(unwrapped.intersection(window))
+            if piece is not None and not piece.is_empty:
+                piece = shapely.transform(piece, lambda xy, k=k: xy - np.array([360.0 * k, 0.0]))
+                parts.extend(piece.geoms if isinstance(piece, MultiPolygon) else [piece])
+    merged = _polygonal_part(shapely.union_all(parts)) if parts else None
+    if merged is None:
+        return None
+    return merged if isinstance(merged, MultiPolygon) else MultiPolygon([merged])
+
+
+def _jumps(ring: Any) -> bool:
+    lon = np.asarray(ring.coords)[:, 0]
+    return bool((np.abs(np.diff(lon)) > 180.0).any())
+
+
+def _unwrap(ring: Any) -> np.ndarray:
+    """The ring's positions with longitudes made continuous (may leave [-180, 180])."""
+    xy = np.array(ring.coords, dtype=np.float64)[:, :2]
+    step = np.diff(xy[:, 0])
+    shift = np.concatenate([[0.0], np.cumsum(np.where(step > 180.0, -360.0, np.where(step < -180.0, 360.0, 0.0)))])
+    if shift[-1] != 0.0:
+        raise InvalidGeometry(
+            "geometry: a ring goes around a pole (its longitudes wrap once around the globe); "
+            "such an area has no lon/lat polygon: split it, or send it in a polar projection with \"crs\"",
+            field="geometry",
+        )
+    xy[:, 0] += shift
+    return xy
+
+
+def _split_antimeridian(geom: PolygonalGeometry, field: str, warnings: list[str]) -> PolygonalGeometry:
+    try:
+        split = split_antimeridian(geom)
+    except InvalidGeometry as exc:
+        raise InvalidGeometry(exc.message.replace("geometry:", f"{field}:", 1), field=field) from None
+    if split is None:
+        return geom
+    warnings.append(
+        f"{field} crosses the antimeridian (a longitude step of more than 180 degrees); "
+        "it was read as the shorter way across 180 degrees and split there into a MultiPolygon (RFC 7946)"
+    )
+    return split
 
 
 def _check_lonlat_bounds(coords: np.ndarray, crs: pyproj.CRS, field: str) -> None:

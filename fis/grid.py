@@ -92,13 +92,16 @@ def polygon_mask(grid: Grid, geometry: BaseGeometry, *, all_touched: bool = Fals
     """Pixels of ``grid`` that belong to ``geometry`` (in the grid's CRS).
 
     Default rule: a pixel belongs when its centre is inside (holes excluded). A polygon that
-    covers no pixel centre still gets the pixel containing its centroid.
+    covers no pixel centre still gets the pixel containing its centroid (or, when the centroid
+    lies outside the polygon, e.g. a thin L or ring, a point on the polygon).
     """
     mask = rasterio.features.geometry_mask(
         [geometry], out_shape=grid.shape, transform=grid.transform, all_touched=all_touched, invert=True
     )
     if not mask.any() and not geometry.is_empty:
         point = geometry.centroid
+        if not geometry.intersects(point):
+            point = geometry.representative_point()
         col, row = ~grid.transform @ (point.x, point.y)
         row_i, col_i = int(math.floor(row)), int(math.floor(col))
         if 0 <= row_i < grid.height and 0 <= col_i < grid.width:

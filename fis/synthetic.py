@@ -33,6 +33,7 @@ from shapely.geometry import mapping
 
 from fis.bands import BANDS, COMMON_NAMES, normalise_band_name
 from fis.errors import InvalidCRS, InvalidInput
+from fis.geometry import split_antimeridian
 
 __all__ = [
     "COG_MEDIA_TYPE",
@@ -182,7 +183,9 @@ def _footprint_4326(extents: list[tuple[float, float, float, float]], crs: str) 
     span = max(footprint.bounds[2] - footprint.bounds[0], footprint.bounds[3] - footprint.bounds[1])
     footprint = segmentize(footprint, max(span / 16, 1e-9))
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return shapely_transform(footprint, to_lonlat.transform, interleaved=False)
+    lonlat = shapely_transform(footprint, to_lonlat.transform, interleaved=False)
+    # a tile across the antimeridian: a MultiPolygon cut at +-180, as Earth Search writes it
+    return split_antimeridian(lonlat) or lonlat
 
 
 def _round_coords(obj: Any, ndigits: int = 9) -> Any:
