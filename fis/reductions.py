@@ -179,7 +179,7 @@ def date_sample(
     variables: dict[str, np.ndarray | None] = {"ndvi": index[selected] if index is not None else None}
     for definition in options.indices:
         values = definition.compute(pixels.values, total)
-        variables[definition.name] = None if values is None else _finite(values[selected])
+        variables[definition.name] = None if values is None else _finite_values(values[selected])
     return Sample(
         total=total,
         valid=n_valid,
@@ -196,15 +196,25 @@ def date_sample(
     )
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
+def _finite_values(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
+
+
+def _finite(stats: dict[str, float | None]) -> dict[str, float | None]:
+    """Statistics of extreme custom indices can overflow (std of 1e300s): null, never inf/NaN in JSON."""
+    return {k: v if v is None or np.isfinite(v) else None for k, v in stats.items()}
 
 
 def reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
     """Every statistic of a :class:`Sample` (one date's, pooled or composite)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _reduce_sample(sample, options)
+
+
+def _reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
     empty = np.empty(0)
     variables = {name: sample.variables.get(name) for name in options.variables}
-    stats = {name: summarise(values if values is not None else empty) for name, values in variables.items()}
+    stats = {name: _finite(summarise(values if values is not None else empty)) for name, values in variables.items()}
     vector = sample.model_sum / sample.model_count if sample.model_sum is not None and sample.model_count else None
     return DateReduction(
         ndvi=stats["ndvi"],
@@ -219,7 +229,7 @@ def reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
         warnings=sample.warnings,
         indices={index.name: stats[index.name] for index in options.indices} if options.indices else None,
         percentiles=(
-            {name: percentiles(v if v is not None else empty, options.percentiles) for name, v in variables.items()}
+            {name: _finite(percentiles(v if v is not None else empty, options.percentiles)) for name, v in variables.items()}
             if options.percentiles else None
         ),
         histograms=(

@@ -171,6 +171,8 @@ def histogram(values: np.ndarray, spec: HistogramSpec) -> dict[str, Any] | None:
         return None
     edges = spec.edges_for(flat)
     assert edges is not None
+    if not np.all(np.isfinite(edges)):  # a data range too wide for float64 (e.g. -1e308..1e308)
+        return None
     n = edges.size - 1
     below = flat < edges[0]
     above = flat > edges[-1]

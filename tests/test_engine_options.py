@@ -248,3 +248,15 @@ def test_last_interval_and_empty_intervals(three_dates, engine: Engine, last: st
             assert row.pixels == PixelCounts(total=0, valid=0, cloudy=0, nodata=0)
             assert row.ndvi["mean"] is None and row.cloud_fraction is None and row.cloud_probability is None
             assert row.scenes == ()
+
+
+def test_overflowing_index_statistics_are_null_not_infinite(tmp_path: Path, engine: Engine) -> None:
+    # (B08 - B04) = 0.09 on every pixel: the index is 9e307, its sum over 9 pixels overflows float64
+    scene = write_scene(tmp_path, "S1")
+    request = make_request(RECT, indices={"huge": "B08 * 1e307 * 100 - B04 * 1e307 * 100"},
+                           statistics={"percentiles": [0.5], "histogram": {"bins": 2}})
+    obs = only(compute_series(engine, request, [scene]))
+    stats = obs.indices["huge"]
+    assert stats["min"] == pytest.approx(9e307, rel=1e-5) and stats["max"] == pytest.approx(9e307, rel=1e-5)
+    assert stats["mean"] is None and stats["std"] is None  # overflow: null, never inf or NaN in the JSON
+    assert obs.percentiles["huge"]["p50"] == pytest.approx(9e307, rel=1e-5)
