@@ -13,3 +13,4 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (health, openapi, scenes, timeseries):
         app.register_blueprint(blueprint)
+    app.register_blueprint(__import__("fis.api.fis", fromlist=["blueprint"]).blueprint)  # GET|POST /ogc/fis
