@@ -36,7 +36,6 @@ from fis_archive import (  # noqa: F401 - fixtures
     DATE_MOSAIC,
     FIELD_UTM,
     SCENE_CLEAR,
-    SCENE_CLOUDY,
     SCENE_EAST,
     SCENE_IDS,
     SCENE_WEST,

@@ -435,7 +435,7 @@ def test_scene_in_the_bbox_but_not_under_the_polygon_is_never_opened(app: Any, t
 
     svc = app.extensions["fis"]
     root = tmp_path / "archive"
-    main = write_uniform(root, "MAIN", "EPSG:32633", (X0, Y0 - 600, X0 + 600, Y0), 0.04)
+    write_uniform(root, "MAIN", "EPSG:32633", (X0, Y0 - 600, X0 + 600, Y0), 0.04)
     # in the notch of the L: inside the L's bounding box, 100 m from the polygon
     notch = write_uniform(root, "NOTCH", "EPSG:32633", (X0 + 300, Y0 - 300, X0 + 500, Y0 - 100), 0.5)
     notch_later = write_uniform(root, "NOTCH_LATER", "EPSG:32633", (X0 + 300, Y0 - 300, X0 + 500, Y0 - 100), 0.5,
@@ -470,4 +470,3 @@ def test_scene_in_the_bbox_but_not_under_the_polygon_is_never_opened(app: Any, t
     assert obs.bands["B04"] == pytest.approx(0.04, abs=TOL)
     assert opened and all("/MAIN/" in href for href in opened), opened
     assert not any("NOTCH" in href for href in opened)
-    assert main.id == "MAIN"
