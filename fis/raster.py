@@ -148,26 +148,55 @@ def _read_native_window(asset: BandAsset, dataset: rasterio.io.DatasetReader, bo
     return NativeWindow(values=values, transform=src @ Affine.translation(col0, row0))
 
 
+@lru_cache(maxsize=4096)
+def _nearest_index(native_key: tuple[float, ...], grid_key: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Row/column of the native pixel holding each grid pixel centre (cached per geometry pair)."""
+    a, c, e, f, height, width = native_key
+    ga, gc, ge, gf, gheight, gwidth = grid_key
+    xs = gc + (np.arange(int(gwidth)) + 0.5) * ga
+    ys = gf + (np.arange(int(gheight)) + 0.5) * ge
+    cols = np.floor((xs - c) / a).astype(np.int64)
+    rows = np.floor((ys - f) / e).astype(np.int64)
+    inside = bool(((cols >= 0) & (cols < width)).all() and ((rows >= 0) & (rows < height)).all())
+    return rows, cols, inside
+
+
+def _keys(native: NativeWindow, grid: Grid) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    t, g = native.transform, grid.transform
+    height, width = native.values.shape
+    return (t.a, t.c, t.e, t.f, height, width), (g.a, g.c, g.e, g.f, grid.height, grid.width)
+
+
 def sample_nearest(native: NativeWindow, grid: Grid) -> np.ndarray:
     """Each grid pixel takes the native pixel containing its centre (NaN outside the window)."""
-    t = native.transform
-    xs = grid.transform.c + (np.arange(grid.width) + 0.5) * grid.transform.a
-    ys = grid.transform.f + (np.arange(grid.height) + 0.5) * grid.transform.e
-    cols = np.floor((xs - t.c) / t.a).astype(np.int64)
-    rows = np.floor((ys - t.f) / t.e).astype(np.int64)
+    rows, cols, inside = _nearest_index(*_keys(native, grid))
     height, width = native.values.shape
-    col_ok = (cols >= 0) & (cols < width)
-    row_ok = (rows >= 0) & (rows < height)
+    if inside:
+        return native.values[rows][:, cols]
     out = native.values[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
-    if not (col_ok.all() and row_ok.all()):
-        out = out.copy()
-        out[~row_ok, :] = np.nan
-        out[:, ~col_ok] = np.nan
+    out[~((rows >= 0) & (rows < height)), :] = np.nan
+    out[:, ~((cols >= 0) & (cols < width))] = np.nan
     return out
+
+
+def _block_offsets(native: NativeWindow, grid: Grid) -> tuple[int, int, int] | None:
+    """(factor, row offset, col offset) when grid cells are whole blocks of native pixels, else None."""
+    t, g = native.transform, grid.transform
+    factor = g.a / t.a
+    if abs(factor - round(factor)) > 1e-9 or abs(g.e / t.e - factor) > 1e-9:
+        return None
+    col0 = (g.c - t.c) / t.a
+    row0 = (g.f - t.f) / t.e
+    if abs(col0 - round(col0)) > 1e-6 or abs(row0 - round(row0)) > 1e-6:
+        return None
+    return int(round(factor)), int(round(row0)), int(round(col0))
 
 
 def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
     """Each grid cell takes the mean of the valid native pixels whose centres fall in it."""
+    blocks = _block_offsets(native, grid)
+    if blocks is not None:
+        return _block_mean_aligned(native.values, grid, *blocks)
     t = native.transform
     height, width = native.values.shape
     xs = t.c + (np.arange(width) + 0.5) * t.a
@@ -183,6 +212,24 @@ def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return means.reshape(grid.shape).astype(np.float32)
+
+
+def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> np.ndarray:
+    """Block mean when each cell is exactly ``factor`` x ``factor`` native pixels (reshape, no indexing)."""
+    need_h, need_w = grid.height * factor, grid.width * factor
+    block = np.full((need_h, need_w), np.nan, dtype=np.float32)
+    src_r0, src_c0 = max(row0, 0), max(col0, 0)
+    dst_r0, dst_c0 = src_r0 - row0, src_c0 - col0
+    h = max(0, min(values.shape[0] - src_r0, need_h - dst_r0))
+    w = max(0, min(values.shape[1] - src_c0, need_w - dst_c0))
+    if h and w:
+        block[dst_r0 : dst_r0 + h, dst_c0 : dst_c0 + w] = values[src_r0 : src_r0 + h, src_c0 : src_c0 + w]
+    cells = block.reshape(grid.height, factor, grid.width, factor)
+    finite = np.isfinite(cells)
+    sums = np.where(finite, cells, 0).sum(axis=(1, 3), dtype=np.float64)
+    counts = finite.sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
 
 
 def _resample(native: NativeWindow, grid: Grid) -> np.ndarray:

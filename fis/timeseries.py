@@ -8,6 +8,7 @@ pixel wins), reduced to statistics, and the cloud model runs once on all average
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,7 +84,9 @@ class Engine:
         #: use registered CLP/CLM layers when they match a request's cloud settings
         self.use_cloud_layers = use_cloud_layers
         # one long-lived pool: its threads keep their open-dataset caches between requests
-        self._pool = ThreadPoolExecutor(max_workers=self.read_threads, thread_name_prefix="fis-read")
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.read_threads, thread_name_prefix="fis-read", initializer=_enter_gdal_environment
+        )
 
     def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
         """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending."""
@@ -170,7 +173,8 @@ class Engine:
         if cloud_resolution <= resolution[0] * (1 + 1e-9):
             cloud_grid = grid
         else:
-            margin = request.cloud_mask.average_over + request.cloud_mask.dilation_size + 1
+            # the mask at the polygon's cells needs the probabilities within average_over + dilation_size cells
+            margin = request.cloud_mask.average_over + request.cloud_mask.dilation_size
             # anchored at multiples of the cloud resolution in the CRS, like the precomputed layers,
             # so on-the-fly masks and CLM layers of any tile share one cell grid
             cloud_grid = grid_for_bounds(grid.bounds, crs, (cloud_resolution, cloud_resolution), margin=margin)
@@ -210,24 +214,23 @@ class Engine:
         values: dict[str, np.ndarray] = {}
         full: dict[str, np.ndarray] = {}
         cloudy = probability = shadow = None
-        with rasterio.Env():
-            for band in present:
-                grids = [layout.grid]
-                if source == "s2cloudless" and band in model_bands and not layout.cloud_on_stats_grid:
-                    grids.append(layout.cloud_grid)
-                mosaics = _mosaic(group, band, grids, self.cache)
-                values[band] = mosaics[0][inside]
-                if source == "s2cloudless" and band in model_bands:
-                    full[band] = mosaics[-1]
-            if source == "precomputed":
-                clm, clp = (_mosaic(group, layer, [layout.cloud_grid], self.cache)[0] for layer in (CLM, CLP))
-                cloudy = np.nan_to_num(clm[rows, cols]) == 1
-                # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
-                probability = np.where(np.isfinite(clm[rows, cols]), np.nan_to_num(clp[rows, cols]), np.nan)
-            elif source == "scl":
-                scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
-                cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
-                shadow = scl == SCL_SHADOW_CLASS
+        for band in present:
+            grids = [layout.grid]
+            if source == "s2cloudless" and band in model_bands and not layout.cloud_on_stats_grid:
+                grids.append(layout.cloud_grid)
+            mosaics = _mosaic(group, band, grids, self.cache)
+            values[band] = mosaics[0][inside]
+            if source == "s2cloudless" and band in model_bands:
+                full[band] = mosaics[-1]
+        if source == "precomputed":
+            clm, clp = (_mosaic(group, layer, [layout.cloud_grid], self.cache)[0] for layer in (CLM, CLP))
+            cloudy = np.nan_to_num(clm[rows, cols]) == 1
+            # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
+            probability = np.where(np.isfinite(clm[rows, cols]), np.nan_to_num(clp[rows, cols]), np.nan)
+        elif source == "scl":
+            scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
+            cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
+            shadow = scl == SCL_SHADOW_CLASS
         if source == "s2cloudless":
             probability_map, mask = self._cloud_mask(request, layout, full)
             cloudy = mask[rows, cols]
@@ -312,3 +315,10 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence
         for item in iterator:
             pending.append(pool.submit(fn, item))
             break
+
+
+def _enter_gdal_environment() -> None:
+    """Give a read thread one lasting GDAL environment (entering one per read costs file stats)."""
+    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+    environment.__enter__()
+    threading.current_thread().__dict__["_fis_gdal_env"] = environment
