@@ -215,12 +215,19 @@ def cloud_fraction(pixels: DatePixels) -> float | None:
 def layer_channels(layer: FisLayer, pixels: DatePixels) -> list[np.ndarray]:
     """The layer's channel values (float32) over its valid pixels, dataMask (all 1.0) last.
 
-    Every array has the same length (the number of valid pixels, possibly 0).
+    Valid: data in every band the layer reads (every band read, for CLP/CLM), a finite value in
+    every channel, and for NDVI-CLEAR a clear pixel. Every array has the same length (the number
+    of valid pixels, possibly 0).
     """
     n_out = len(layer.channels) + 1
     if pixels.total == 0 or any(b not in pixels.values for b in layer.bands) or not pixels.values:
         return [np.empty(0, dtype=np.float32)] * n_out
-    valid = data_mask(pixels)
+    if layer.bands:
+        valid = np.ones(pixels.total, dtype=bool)
+        for band in layer.bands:
+            valid &= np.isfinite(pixels.values[band])
+    else:  # cloud layers: every pixel with data
+        valid = data_mask(pixels)
     if layer.cloud in ("mask", "clear") and pixels.cloudy is None:
         return [np.empty(0, dtype=np.float32)] * n_out
     if layer.cloud == "probability" and pixels.probability is None:

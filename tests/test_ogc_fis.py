@@ -37,6 +37,7 @@ from fis.ogc_fis import (
     streaming_histogram,
 )
 from fis.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
+from conftest import SHARED_DATA
 from fis_archive import (  # noqa: F401 - fixtures
     DATE_CLEAR,
     DATE_CLOUDY,
@@ -301,6 +302,9 @@ def test_archive_dates_newest_first_and_hand_values(ingested: Any) -> None:
     masks = {e["date"]: sum(b["count"] for b in e["histogram"]["bins"]) for e in body["C1"]}
     assert masks == {DATE_CLOUDY: 400.0, DATE_MOSAIC: 400.0, DATE_CLEAR: 360.0}
     assert cloudy["basicStats"]["mean"] == pytest.approx(0.0, abs=TOL)
+    # a layer counts the pixels with data in the bands it reads: true colour keeps those 40 pixels
+    rgb = ok_json(fis_get(client, **field_params(LAYER="TRUE-COLOR-S2-L1C", BINS=1)))
+    assert {e["date"]: e["histogram"]["bins"][0]["count"] for e in rgb["C3"]}[DATE_CLEAR] == 400.0
 
 
 @pytest.mark.parametrize(
@@ -353,6 +357,10 @@ def test_lat_lon_geometry_for_epsg_4326(ingested: Any) -> None:
     lat_lon = Polygon([(lat, lon) for lon, lat in lonlat]).wkt
     assert ok_json(fis_get(client, **field_params(CRS="EPSG:4326", GEOMETRY=lat_lon))) == expected
     assert ok_json(fis_get(client, **field_params(CRS="CRS:84", GEOMETRY=Polygon(lonlat).wkt))) == expected
+    # a bare RESOLUTION is in CRS units: degrees -> a square pixel of the same area at the field's latitude
+    lat = sum(p[1] for p in lonlat) / 4
+    degrees = 10.0 / (111_320.0 * math.sqrt(math.cos(math.radians(lat))))
+    assert ok_json(fis_get(client, **field_params(CRS="EPSG:4326", GEOMETRY=lat_lon, RESOLUTION=f"{degrees:.9f}"))) == expected
     # the same numbers read lon/lat under EPSG:4326 land somewhere else: no data, no dates
     assert ok_json(fis_get(client, **field_params(CRS="EPSG:4326", GEOMETRY=Polygon(lonlat).wkt))) == {"C0": [], "C1": []}
 
@@ -467,7 +475,7 @@ def test_sentinelhub_py_would_read_the_message(plain_app: Any) -> None:
 
 # ================================================================================ replay of real requests
 
-REAL_RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "data" / "service-responses" / "test_fis_results.txt"
+REAL_RESPONSES = SHARED_DATA / "service-responses" / "test_fis_results.txt"
 
 #: sentinelhub-py tests/test_fis.py: GEOMETRY1 (EPSG:32633), BBOX (WGS84), GEOMETRY2 (WGS84)
 GEOMETRY1 = Polygon([
@@ -572,7 +580,7 @@ def build_replay_archive(root: Path) -> None:
 @pytest.fixture(scope="module")
 def real_responses() -> list[list[dict[str, Any]]]:
     if not REAL_RESPONSES.is_file():
-        pytest.skip(f"real FIS responses not found at {REAL_RESPONSES} (../shared/data beside the checkout)")
+        pytest.skip(f"real FIS responses not found at {REAL_RESPONSES} (../shared/data beside the checkout, or FIS_SHARED_DATA)")
     return [ast.literal_eval(line.strip()) for line in REAL_RESPONSES.read_text().splitlines() if line.strip()]
 
 
