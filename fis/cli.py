@@ -194,7 +194,10 @@ def clouds(scene_ids: tuple[str, ...], resolution: float, threshold: float, aver
         _fail(exc)
     finally:
         svc.close()
-    click.echo(f"{len(report.computed)} scenes computed, {len(report.skipped)} already done, {len(report.failed)} failed")
+    click.echo(
+        f"{len(report.computed)} scenes computed, {len(report.skipped)} already done, {len(report.failed)} failed"
+        + (f", {len(report.not_applicable)} not applicable (not L1C: their cloud source is SCL)" if report.not_applicable else "")
+    )
     for name, reason in report.failed:
         click.echo(f"  FAILED {name}: {reason}", err=True)
     if report.failed:

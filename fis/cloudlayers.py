@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,8 @@ class LayerReport:
     computed: list[str]
     skipped: list[str]
     failed: list[tuple[str, str]]
+    #: scenes the model does not apply to (e.g. L2A: their cloud source is the SCL layer)
+    not_applicable: list[str] = field(default_factory=list)
 
 
 def compute_cloud_layers(
@@ -209,7 +211,9 @@ def compute_cloud_layers(
     report = LayerReport(computed=[], skipped=[], failed=[])
     for scene in scenes:
         try:
-            if not force and has_matching_layers(scene, settings) and all(
+            if scene.product_level != model.manifest.product_level:
+                report.not_applicable.append(scene.id)
+            elif not force and has_matching_layers(scene, settings) and all(
                 Path(scene.assets[layer].href).is_file() for layer in (CLP, CLM)
             ):
                 report.skipped.append(scene.id)

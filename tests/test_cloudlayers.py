@@ -336,8 +336,9 @@ def test_l2a_scene_gets_no_layer_and_says_why(env: dict[str, str], tmp_path: Pat
     write_l2a_scene(root, "S2A_MSIL2A_20230605_T33TWN")
     ingested_env(env, root)
     result = CliRunner().invoke(main, ["clouds"], env=env)
-    assert result.exit_code == 1
-    assert "FAILED S2A_MSIL2A_20230605_T33TWN" in result.output and "L2A" in result.output
+    # not a failure: the model does not apply to L2A (its cloud source is SCL); re-runs stay green
+    assert result.exit_code == 0, result.output
+    assert "1 not applicable (not L1C" in result.output and "FAILED" not in result.output
 
 
 # --------------------------------------------------------------------------- the request path

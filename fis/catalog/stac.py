@@ -20,7 +20,8 @@ from shapely.geometry.base import BaseGeometry
 
 from fis.bands import COMMON_NAMES, normalise_band_name
 from fis.catalog.records import BandAsset, SceneRecord
-from fis.errors import IngestError
+from fis.errors import FisError, IngestError
+from fis.geometry import split_antimeridian
 from fis.radiometry import Radiometry, radiometry_for_asset
 
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
@@ -109,6 +110,12 @@ def _footprint(item_id: str, item: dict[str, Any]) -> BaseGeometry:
         raise IngestError(f"{item_id}: geometry/bbox cannot be read ({exc})") from None
     if shape.is_empty:
         raise IngestError(f"{item_id}: geometry is empty")
+    try:
+        split = split_antimeridian(shape)  # a footprint drawn across +-180 (RFC 7946 wants it split)
+    except FisError as exc:
+        raise IngestError(f"{item_id}: footprint {exc.message}") from None
+    if split is not None:
+        shape = split
     if not shape.is_valid:
         shape = shape.buffer(0)
     return shape
