@@ -102,8 +102,9 @@ def db_current() -> None:
 @click.option("--bbox", default=None, metavar="MINLON,MINLAT,MAXLON,MAXLAT", help="Search area (EPSG:4326).")
 @click.option("--datetime", "datetime_", default=None, metavar="INTERVAL", help="Search interval, e.g. 2023-06-01/2023-06-30 or ../2023-06-30.")
 @click.option("--max-items", type=int, default=None, help="Stop after this many items.")
+@click.option("--cloud-layers", is_flag=True, help="Also precompute the default cloud layers (like `fis clouds`) for the ingested L1C scenes.")
 def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[str, ...], bbox: str | None,
-           datetime_: str | None, max_items: int | None) -> None:
+           datetime_: str | None, max_items: int | None, cloud_layers: bool) -> None:
     """Register scenes from STAC files, SAFE products or a STAC API search.
 
     SOURCES are STAC Item / ItemCollection files, http(s) URLs of them, Sentinel-2 .SAFE
@@ -154,8 +155,32 @@ def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[st
     click.echo(f"{len(report.created)} scenes added, {len(report.updated)} updated, {len(report.failed)} failed")
     for name, reason in report.failed:
         click.echo(f"  FAILED {name}: {reason}", err=True)
-    if report.failed:
+    layers_failed = False
+    if cloud_layers and (report.created or report.updated):
+        layers_failed = _ingest_cloud_layers(svc, [*report.created, *report.updated])
+    if report.failed or layers_failed:
         sys.exit(1)
+
+
+def _ingest_cloud_layers(svc: Any, scene_ids: list[str]) -> bool:
+    """Precompute default cloud layers for freshly ingested scenes; True when any failed."""
+    from fis.cloudlayers import CloudLayerSettings
+    from fis.request import CloudMaskSettings
+
+    defaults = CloudMaskSettings()
+    settings = CloudLayerSettings(
+        model=svc.engine.model.name, resolution=defaults.resolution, threshold=defaults.threshold,
+        average_over=defaults.average_over, dilation_size=defaults.dilation_size,
+    )
+    with click.progressbar(length=len(scene_ids), label="Cloud layers", file=sys.stderr) as bar:
+        layers = svc.compute_cloud_layers(settings, scene_ids=scene_ids, progress=lambda _id: bar.update(1))
+    click.echo(
+        f"cloud layers: {len(layers.computed)} computed, {len(layers.skipped)} already done, "
+        f"{len(layers.not_applicable)} not applicable, {len(layers.failed)} failed"
+    )
+    for name, reason in layers.failed:
+        click.echo(f"  FAILED cloud layers of {name}: {reason}", err=True)
+    return bool(layers.failed)
 
 
 # --- clouds -----------------------------------------------------------------------------------

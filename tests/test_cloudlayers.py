@@ -257,6 +257,17 @@ def test_reingest_keeps_registered_layers(env: dict[str, str], layer_archive: Pa
     assert "0 scenes computed, 1 already done" in run(env, "clouds", "--scene", GRAD).output
 
 
+def test_ingest_with_cloud_layers_precomputes_them(env: dict[str, str], layer_archive: Path) -> None:
+    assert run(env, "db", "upgrade").exit_code == 0
+    result = run(env, "ingest", "--cloud-layers", str(layer_archive))
+    assert result.exit_code == 0, result.output
+    assert f"cloud layers: {len(ALL_IDS)} computed, 0 already done, 0 not applicable, 0 failed" in result.output
+    for scene_id in ALL_IDS:
+        assert scene(env, scene_id).properties["cloud_layers"]["settings"]["resolution"] == 160.0
+    again = run(env, "ingest", "--cloud-layers", str(layer_archive))
+    assert f"cloud layers: 0 computed, {len(ALL_IDS)} already done" in again.output
+
+
 # --------------------------------------------------------------------------- failures
 
 
