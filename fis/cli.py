@@ -364,8 +364,12 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
             for line in make([o for o, _ in shown], cloudy=[c for _, c in shown], columns=csv_columns(series.parameters)):
                 out.write(line)
         else:
+            from fis.store import scene_details
+
+            with svc.sessions() as session:
+                details = scene_details(session, [i for o in observations for i in o.scenes])
             with app.test_request_context("/", base_url=svc.settings.public_url):
-                document = series_json(series, observations, list(result.errors), view)
+                document = series_json(series, observations, list(result.errors), view, details)
                 out.write(json.dumps(geojson_feature(document) if fmt == "geojson" else document, indent=2))
                 out.write("\n")
     click.echo(f"series {series.id}: {len(observations)} observations, status {result.status}", err=True)

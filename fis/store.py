@@ -120,6 +120,33 @@ def get_scene(session: Session, scene_id: str) -> SceneRecord:
     return scene_record(row)
 
 
+def scene_details(session: Session, scene_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Tile, processing baseline, product level and radiometry of the given scenes, by id.
+
+    Radiometry is ``{"scale", "offset"}`` when every band shares it, else per band.
+    """
+    ids = sorted(set(scene_ids))
+    if not ids:
+        return {}
+    details: dict[str, dict[str, Any]] = {}
+    for row in session.scalars(select(Scene).where(Scene.id.in_(ids))):
+        per_band = {
+            band: {"scale": data["scale"], "offset": data["offset"]}
+            for band, data in (row.assets or {}).items() if band in BANDS
+        }
+        distinct = {(v["scale"], v["offset"]) for v in per_band.values()}
+        radiometry: dict[str, Any] = next(iter(per_band.values())) if len(distinct) == 1 else per_band
+        details[row.id] = {
+            "id": row.id,
+            "tile": row.tile,
+            "processing_baseline": row.processing_baseline,
+            "product_level": row.product_level,
+            "platform": row.platform,
+            "radiometry": radiometry,
+        }
+    return details
+
+
 def count_scenes(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Scene)) or 0)
 

@@ -97,7 +97,7 @@ CSV_HEADER = (
     "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12"
 )
 NDVI_KEYS = {"mean", "min", "max", "std", "median", "p10", "p25", "p75", "p90"}
-OBSERVATION_KEYS = {"date", "datetime", "scenes", "ndvi", "bands", "cloud_probability", "cloud_fraction", "pixels", "cloud_source", "cloudy"}
+OBSERVATION_KEYS = {"date", "datetime", "scenes", "scene_details", "ndvi", "bands", "cloud_probability", "cloud_fraction", "pixels", "cloud_source", "cloudy"}
 TOL = 1e-6  # float32 reflectance
 
 

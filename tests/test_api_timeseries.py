@@ -76,6 +76,15 @@ def test_post_computes_hand_checked_statistics(ingested: Any) -> None:
     assert mosaic["p10"] == pytest.approx(EXPECTED[DATE_MOSAIC]["ndvi_min"], abs=TOL)
     assert mosaic["p90"] == pytest.approx(EXPECTED[DATE_MOSAIC]["ndvi_max"], abs=TOL)
     assert mosaic["median"] == pytest.approx(EXPECTED[DATE_MOSAIC]["ndvi_mean"], abs=TOL)
+    # each observation names its scenes' tile, baseline, level and the radiometry applied once
+    clear_details = observations[DATE_CLEAR]["scene_details"]
+    assert [d["id"] for d in clear_details] == observations[DATE_CLEAR]["scenes"]
+    assert clear_details[0]["tile"] == "33TWN" and clear_details[0]["processing_baseline"] == "03.01"
+    assert clear_details[0]["product_level"] == "L1C"
+    assert clear_details[0]["radiometry"] == {"scale": 0.0001, "offset": 0.0}
+    mosaic_details = observations[DATE_MOSAIC]["scene_details"]
+    assert [d["tile"] for d in mosaic_details] == ["33TWN", "33TXN"]
+    assert all(d["processing_baseline"] == "05.09" and d["radiometry"] == {"scale": 0.0001, "offset": -0.1} for d in mosaic_details)
     # s2cloudless on the averaged vectors: clear vegetation vs a bright flat cloud spectrum
     assert observations[DATE_CLEAR]["cloud_probability"] < 0.1
     assert observations[DATE_MOSAIC]["cloud_probability"] < 0.1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
@@ -10,8 +12,9 @@ from fis.api.views import CloudFilter, csv_response, geojson_response, series_js
 from fis.app import services
 from fis.db import transaction
 from fis.errors import InvalidInput
+from fis.observation import Observation
 from fis.request import parse_timeseries_request
-from fis.store import delete_series, errors_of, get_series, list_series, observation_counts, observations_of
+from fis.store import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
 
 blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 
@@ -25,7 +28,7 @@ def create_timeseries() -> ResponseReturnValue:
     observations = list(result.observations)
     if fmt in ("csv", "long_csv"):
         return csv_response(series, observations, view, status=201, long=fmt == "long_csv")
-    body = series_json(series, observations, list(result.errors), view)
+    body = series_json(series, observations, list(result.errors), view, _details(observations))
     if fmt == "geojson":
         return geojson_response(body, status=201)
     return jsonify(body), 201, {"Location": body["links"]["self"]}
@@ -71,10 +74,16 @@ def get_timeseries(series_id: str) -> ResponseReturnValue:
     view = CloudFilter.from_parameters(series.parameters).override(request)
     if fmt in ("csv", "long_csv"):
         return csv_response(series, observations, view, long=fmt == "long_csv")
-    body = series_json(series, observations, errors, view)
+    body = series_json(series, observations, errors, view, _details(observations))
     if fmt == "geojson":
         return geojson_response(body)
     return jsonify(body)
+
+
+def _details(observations: list[Observation]) -> dict[str, dict[str, Any]]:
+    """Catalog facts (tile, baseline, level, radiometry) of the scenes behind the observations."""
+    with services(current_app).sessions() as session:
+        return scene_details(session, [i for o in observations for i in o.scenes])
 
 
 @blueprint.delete("/<series_id>")

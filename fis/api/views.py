@@ -71,7 +71,10 @@ def series_json(
     observations: list[Observation],
     errors: list[ObservationError],
     view: CloudFilter,
+    scene_details: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The series document; with ``scene_details`` each observation also lists its scenes'
+    tile, processing baseline, product level and radiometry (``scene_details``)."""
     shown = view.apply(observations)
     cloudy_total = sum(
         o.is_cloudy(max_cloud_fraction=view.max_cloud_fraction, max_cloud_probability=view.max_cloud_probability)
@@ -88,11 +91,17 @@ def series_json(
         "model": series.model,
         "filter": view.to_dict(),
         "summary": {"observations": len(observations), "returned": len(shown), "cloudy": int(cloudy_total)},
-        "observations": [o.to_json(cloudy=c) for o, c in shown],
+        "observations": [_with_details(o.to_json(cloudy=c), scene_details) for o, c in shown],
         "errors": [e.to_json() for e in errors],
         "warnings": list(series.warnings or []),
         "links": series_links(series.id),
     }
+
+
+def _with_details(document: dict[str, Any], details: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    if details is not None:
+        document["scene_details"] = [details[i] for i in document["scenes"] if i in details]
+    return document
 
 
 def series_summary(series: TimeSeries, count: int) -> dict[str, Any]:
