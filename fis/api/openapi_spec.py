@@ -11,9 +11,13 @@ from typing import Any
 
 from fis import __version__
 from fis.bands import BANDS
+from fis.api.fis import openapi_paths as ogc_fis_paths
 from fis.observation import CSV_COLUMNS
-from fis.request import MAX_DISK_RADIUS, MAX_RESOLUTION, CloudMaskSettings
-from fis.stats import NDVI_STATISTICS
+from fis.aggregation import LAST_INTERVAL, PICKS
+from fis.export import FORMATS, LONG_CSV_COLUMNS
+from fis.expressions import BUILTIN_INDICES, FUNCTIONS, MAX_EXPRESSION_LENGTH
+from fis.request import MAX_DISK_RADIUS, MAX_INDICES, MAX_PERCENTILES, MAX_RESOLUTION, CloudMaskSettings
+from fis.stats import HISTOGRAM_TYPES, MAX_BINS, NDVI_STATISTICS
 
 Schema = dict[str, Any]
 
@@ -92,9 +96,18 @@ def csv_content() -> Schema:
     return {
         "text/csv": {
             "schema": string(
-                "One header line, then one line per observation (dates ascending, CRLF line ends). "
-                "A missing value is an empty cell; `cloudy` is `true`/`false`. Columns: "
-                + ", ".join(f"`{c}`" for c in CSV_COLUMNS)
+                "`format=csv` (or Accept: text/csv): one header line, then one line per observation (dates ascending, "
+                "CRLF line ends). A missing value is an empty cell; `cloudy` is `true`/`false`. Columns of a default "
+                "request: " + ", ".join(f"`{c}`" for c in CSV_COLUMNS) + ". The statistics options append columns "
+                "(only when used, in this order): `clear_pixels` (mask_clouds); `<index>_mean` ... `<index>_p90` per "
+                "index; `<variable>_p<percent>` per requested percentile (e.g. `ndvi_p5`, `ndwi_p2.5`; one that is "
+                "already a column is not repeated); `<variable>_hist_underflow`, `<variable>_hist_overflow` and "
+                "`<variable>_hist_<i>_low|high|count` per histogram bin; `interval_from`, `interval_to`, "
+                "`interval_observations` (aggregation; the dates used, space-separated). "
+                "`format=long_csv`: one line per observation and statistic with the columns "
+                + ", ".join(f"`{c}`" for c in LONG_CSV_COLUMNS)
+                + " (variable: `ndvi`, an index, a band with statistic `mean`, `cloud` with `probability`/`fraction`, "
+                "`pixels` with `total`/`valid`/`cloudy`/`nodata`/`clear`, or `interval`)."
             ),
             "example": header + "\r\n"
             + "2023-04-11,2023-04-11T10:05:21Z,0.5205,0.0076,0.7518,0.2599,0.7019,0.1527,0.2439,0.7200,0.7298,"
@@ -102,6 +115,21 @@ def csv_content() -> Schema:
             "0.0800,0.0013,0.2026,0.1241\r\n",
         }
     }
+
+
+def geojson_content() -> Schema:
+    feature = obj(
+        {
+            "type": {"const": "Feature"},
+            "id": string("Series id.", format="uuid"),
+            "geometry": ref("GeoJSONArea"),
+            "properties": {"type": "object", "description": "The JSON response (TimeseriesResponse) without `geometry`."},
+        },
+        required=["type", "id", "geometry", "properties"],
+        description="`format=geojson` (or Accept: application/geo+json): the field as a GeoJSON Feature with the "
+                    "series in its properties, for GIS tools.",
+    )
+    return {"application/geo+json": {"schema": feature}}
 
 
 def query_param(name: str, schema: Schema, description: str, *, example: Any = None) -> Schema:
@@ -257,13 +285,100 @@ def _request_schemas() -> dict[str, Schema]:
                 "type": ["boolean", "null"], "default": False,
                 "description": "Return cloudy observations too (flagged `cloudy: true`) instead of leaving them out.",
             },
+            "mask_clouds": {
+                "type": ["boolean", "null"], "default": False,
+                "description": "Compute every statistic (NDVI, indices, band means, percentiles, histograms) over the "
+                               "valid pixels the per-pixel cloud mask calls clear; `pixels` then also reports `clear`. "
+                               "A date without a cloud mask has no clear pixel (null statistics). cloud_fraction and "
+                               "cloud_probability still describe all valid pixels.",
+            },
+            "indices": {
+                "description": (
+                    "Indices computed besides NDVI, each with the same statistics block as NDVI (in `indices`) and "
+                    "its own CSV columns. Either a list of built-in names or an object name -> band math (null = the "
+                    "built-in of that name). Built-ins: "
+                    + "; ".join(f"`{k}` = {v}" for k, v in BUILTIN_INDICES.items())
+                    + ". Band math may contain band names (B01..B12, B8A, also common names such as red, nir, swir16), "
+                    "numbers, + - * / **, parentheses and the functions "
+                    + ", ".join(f"{f}()" for f in FUNCTIONS)
+                    + f" (at most {MAX_EXPRESSION_LENGTH} characters); it is parsed, never evaluated as code. A pixel where "
+                    "the index is undefined (e.g. division by zero) is left out of that index's statistics. Names: "
+                    "lower-case letters, digits and _, starting with a letter. Anything else is a 400 with field "
+                    "`indices.<name>` naming the offending token."
+                ),
+                "oneOf": [
+                    {"type": "array", "items": {"enum": list(BUILTIN_INDICES)}, "maxItems": MAX_INDICES},
+                    {"type": "object", "maxProperties": MAX_INDICES,
+                     "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,39}$"},
+                     "additionalProperties": {"type": ["string", "null"], "maxLength": MAX_EXPRESSION_LENGTH}},
+                    {"type": "null"},
+                ],
+                "examples": [["ndwi", "evi"], {"ndmi": None, "my_ratio": "(B08 - B11) / (B08 + B11)"}],
+            },
+            "statistics": nullable(ref("StatisticsOptions")),
+            "aggregation": nullable(ref("AggregationOptions")),
         },
         required=["geometry", "time_range"],
         additional=False,
         description="Body of POST /api/v1/timeseries. Unknown keys are rejected (400 with a did-you-mean hint); "
                     "an optional key given as null takes its default.",
     )
-    return {"TimeRangeInput": time_range, "TimeseriesRequest": request}
+    histogram = obj(
+        {
+            "bins": {"type": "integer", "minimum": 1, "maximum": MAX_BINS, "description": "Number of bins."},
+            "bin_width": {"type": "number", "exclusiveMinimum": 0,
+                          "description": "Width of each bin from `low`; the last bin ends at `high` (needs low and high)."},
+            "edges": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": MAX_BINS + 1,
+                      "description": "Explicit, strictly increasing bin edges (no low/high with them)."},
+            "low": {"type": "number", "description": "Lower end of the range (with `high`; low < high). Default: each date's minimum."},
+            "high": {"type": "number", "description": "Upper end of the range (with `low`). Default: each date's maximum."},
+            "type": {"enum": list(HISTOGRAM_TYPES), "default": "equidistant",
+                     "description": "`equidistant` bins, or `equal_frequency`: inner edges at the quantiles of the values "
+                                    "within the range (only with `bins`)."},
+        },
+        additional=False,
+        description="A histogram of NDVI and of every index: exactly one of `bins`, `bin_width` or `edges`. Counts are "
+                    "exact over every pixel: a bin holds low <= v < high (the last one also v == high); values outside "
+                    "the range are counted as `underflow` / `overflow`. Without low/high the range is the date's own "
+                    "min..max (min - 0.5..max + 0.5 when they are equal).",
+    )
+    statistics = obj(
+        {
+            "percentiles": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
+                            "maxItems": MAX_PERCENTILES,
+                            "description": "Quantiles as fractions (0.95 = 95th percentile) of NDVI and every index, "
+                                           "numpy's linear interpolation, exact over every pixel. Reported as "
+                                           "`percentiles.<variable>.p<percent>` (0.05 -> p5, 0.025 -> p2.5)."},
+            "histogram": ref("HistogramOptions"),
+        },
+        additional=False,
+        description="Extra statistics of NDVI and of every requested index.",
+        )
+    aggregation = obj(
+        {
+            "interval": string("ISO 8601 duration of whole days from P1D to P1Y: PnD, PnW, PnM, PnY or a combination "
+                               "(P1M15D). Intervals start at time_range.from and follow each other; months and years "
+                               "are calendar steps.", examples=["P10D", "P1M"]),
+            "last_interval": {"enum": list(LAST_INTERVAL), "default": "shorten",
+                              "description": "When the range is not a whole number of intervals: `shorten` the last one to "
+                                             "end with the range, `skip` it, or `extend` it to its full length (reading "
+                                             "the scenes of that extra time too)."},
+            "pick": {"enum": list(PICKS), "default": "all",
+                     "description": "`all`: statistics over the pooled pixels of every date in the interval; "
+                                    "`least_cloudy`: the one date with the smallest cloud_fraction (then "
+                                    "cloud_probability, then the earliest; a date without valid pixels last); "
+                                    "`clear_mean`: a per-pixel mean over the dates where the cloud mask calls the "
+                                    "pixel clear, statistics over the pixels clear at least once."},
+        },
+        required=["interval"],
+        additional=False,
+        description="One row per interval instead of one per date (also for intervals without any date, with null "
+                    "statistics). A row's `date`/`datetime` are the interval's start, `interval` gives from/to "
+                    "(inclusive) and the dates used, `scenes` their scenes, and `pixels` adds up the pixel counts of "
+                    "the dates used (pixel-dates).",
+    )
+    return {"TimeRangeInput": time_range, "TimeseriesRequest": request, "StatisticsOptions": statistics,
+            "HistogramOptions": histogram, "AggregationOptions": aggregation}
 
 
 def _observation_schemas() -> dict[str, Schema]:
@@ -295,8 +410,38 @@ def _observation_schemas() -> dict[str, Schema]:
             "nodata": {"type": "integer", "minimum": 0,
                        "description": "Polygon pixels with no data in at least one band of the date, "
                                       "or with B08 + B04 == 0 (no valid NDVI)."},
+            "clear": {"type": "integer", "minimum": 0,
+                      "description": "Only with mask_clouds: valid pixels the cloud mask calls clear (the pixels the "
+                                     "statistics are computed on)."},
+            "shadow": {"type": "integer", "minimum": 0,
+                       "description": "Only for L2A scenes (cloud_source scl): valid pixels of SCL class 3, cloud shadow."},
         },
         required=["total", "valid", "cloudy", "nodata"],
+    )
+    index_statistics = obj(
+        {name: nullable(number(ndvi_doc.get(name, f"{name[1:]}th percentile (linear interpolation)")))
+         for name in NDVI_STATISTICS},
+        required=list(NDVI_STATISTICS),
+        description="The statistics block of one index over the pixels where it is defined (all null when none is).",
+    )
+    histogram = obj(
+        {
+            "bins": {"type": "array", "items": obj(
+                {"low": number("Lower edge (inclusive)."), "high": number("Upper edge (exclusive; inclusive for the last bin)."),
+                 "count": {"type": "integer", "minimum": 0}},
+                required=["low", "high", "count"])},
+            "underflow": {"type": "integer", "minimum": 0, "description": "Values below the first edge."},
+            "overflow": {"type": "integer", "minimum": 0, "description": "Values above the last edge."},
+        },
+        required=["bins", "underflow", "overflow"],
+    )
+    interval = obj(
+        {
+            "from": string("Start of the interval (inclusive).", format="date-time"),
+            "to": string("End of the interval (inclusive).", format="date-time"),
+            "observations": {"type": "array", "items": string(format="date"), "description": "Dates used for this row."},
+        },
+        required=["from", "to", "observations"],
     )
     observation = obj(
         {
@@ -311,7 +456,25 @@ def _observation_schemas() -> dict[str, Schema]:
                 "null without valid pixels or model bands.")),
             "cloud_fraction": nullable(fraction("cloudy / valid pixels from the per-pixel cloud mask; null when valid == 0.")),
             "pixels": ref("PixelCounts"),
+            "cloud_source": nullable({
+                "type": "string", "enum": ["s2cloudless", "precomputed", "scl"],
+                "description": "Where cloud_fraction came from: the s2cloudless pixel mask computed for this request, "
+                               "the scene's precomputed CLM layer (same settings), or the L2A scene classification "
+                               "(classes 8, 9, 10). null when there is no cloud information (e.g. a model band missing).",
+            }),
+            "scene_details": {"type": "array", "items": ref("SceneDetails"),
+                              "description": "Catalog facts of each scene in `scenes`."},
             "cloudy": {"type": "boolean", "description": "True when the active filter's threshold is exceeded."},
+            "indices": {"type": "object", "additionalProperties": ref("IndexStatistics"),
+                        "description": "Only with `indices`: the statistics block of each requested index, by name."},
+            "percentiles": {"type": "object",
+                            "additionalProperties": {"type": "object", "additionalProperties": nullable(number("value"))},
+                            "description": "Only with `statistics.percentiles`: {variable: {p<percent>: value}} for "
+                                           "`ndvi` and every index."},
+            "histograms": {"type": "object", "additionalProperties": nullable(ref("Histogram")),
+                           "description": "Only with `statistics.histogram`: the histogram of `ndvi` and of every "
+                                          "index (null without values)."},
+            "interval": ref("AggregationInterval"),
         },
         required=["date", "datetime", "scenes", "ndvi", "bands", "cloud_probability", "cloud_fraction", "pixels", "cloudy"],
     )
@@ -327,6 +490,22 @@ def _observation_schemas() -> dict[str, Schema]:
         "NdviStatistics": ndvi,
         "BandMeans": bands,
         "PixelCounts": pixels,
+        "SceneDetails": obj(
+            {
+                "id": string("Scene id."),
+                "tile": nullable(string("MGRS tile.")),
+                "processing_baseline": nullable(string("Processing baseline, e.g. 05.09.")),
+                "product_level": string("L1C or L2A."),
+                "platform": nullable(string("sentinel-2a, -2b, -2c.")),
+                "radiometry": {"type": "object", "description": (
+                    "reflectance = DN * scale + offset, as applied (once) to this scene's bands: "
+                    "{scale, offset} when all bands share it, else per band.")},
+            },
+            required=["id", "product_level", "radiometry"],
+        ),
+        "IndexStatistics": index_statistics,
+        "Histogram": histogram,
+        "AggregationInterval": interval,
         "Observation": observation,
         "ObservationError": observation_error,
     }
@@ -376,6 +555,20 @@ def _series_schemas() -> dict[str, Schema]:
             "include_cloudy": {"type": "boolean"},
             "grid": ref("Grid"),
             "model": string("Cloud model manifest name."),
+            "mask_clouds": {"type": "boolean", "description": "Only when requested."},
+            "indices": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Only when requested: name -> band math (built-ins with their formula)."},
+            "statistics": obj(
+                {"percentiles": {"type": "array", "items": {"type": "number"}},
+                 "histogram": obj({"type": {"enum": list(HISTOGRAM_TYPES)}, "bins": {"type": "integer"},
+                                   "bin_width": {"type": "number"}, "edges": {"type": "array", "items": {"type": "number"}},
+                                   "low": {"type": "number"}, "high": {"type": "number"}},
+                                  required=["type", "bins"])},
+                description="Only when requested.",
+            ),
+            "aggregation": obj({"interval": string(), "last_interval": {"enum": list(LAST_INTERVAL)},
+                                "pick": {"enum": list(PICKS)}},
+                               required=["interval", "last_interval", "pick"], description="Only when requested."),
         },
         description="Every option of the request as stored with the series (the geometry is stored separately).",
     )
@@ -539,9 +732,11 @@ def components() -> Schema:
                          "schema": string(format="uuid")},
             "Offset": query_param("offset", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip."),
             "Format": query_param(
-                "format", {"enum": ["json", "csv"]},
-                "Response format. Without it an Accept header preferring text/csv over application/json selects CSV; "
-                "anything else gives JSON.",
+                "format", {"enum": list(FORMATS)},
+                "Response format: `json` (default), `csv` (one row per observation), `long_csv` (one row per observation "
+                "and statistic) or `geojson` (the series' geometry as a GeoJSON Feature with the JSON body, minus the "
+                "geometry, in its properties). Without it an Accept header preferring text/csv or application/geo+json "
+                "over application/json selects csv or geojson; anything else gives JSON.",
             ),
         },
         "responses": {
@@ -704,6 +899,14 @@ def _timeseries_collection_path(server_url: str) -> Schema:
                             "resolution": 20, "cloud_threshold": 0.4, "cloud_mask_resolution": 160,
                             "cloud_mask_average_over": 1, "cloud_mask_dilation": 1,
                             "max_cloud_probability": 0.5, "include_cloudy": True}},
+                        "statistics_options": {"summary": "Clear-pixel statistics, indices, percentiles, a histogram, "
+                                                          "10-day intervals", "value": {
+                            **REQUEST_EXAMPLE,
+                            "mask_clouds": True,
+                            "indices": {"ndmi": None, "my_ratio": "(B08 - B11) / (B08 + B11)"},
+                            "statistics": {"percentiles": [0.05, 0.5, 0.95],
+                                           "histogram": {"bins": 10, "low": -1, "high": 1}},
+                            "aggregation": {"interval": "P10D", "last_interval": "shorten", "pick": "least_cloudy"}}},
                     },
                 }},
             },
@@ -716,7 +919,7 @@ def _timeseries_collection_path(server_url: str) -> Schema:
                     },
                     "content": {**json_content(ref("TimeseriesResponse"), example=_response_example(server_url),
                                              summary="Abbreviated: one of the returned observations shown"),
-                                **csv_content()},
+                                **csv_content(), **geojson_content()},
                 },
                 "400": ref("BadRequest", "responses"),
                 "413": ref("TooLarge", "responses"),
@@ -769,7 +972,7 @@ def _timeseries_item_path() -> Schema:
                         "Content-Disposition": header('CSV only: attachment; filename="fis-timeseries-<id>.csv"'),
                         "Location": header("CSV only: URL of the series.", format="uri"),
                     },
-                    "content": {**json_content(ref("TimeseriesResponse")), **csv_content()},
+                    "content": {**json_content(ref("TimeseriesResponse")), **csv_content(), **geojson_content()},
                 },
                 "400": ref("BadRequest", "responses"),
                 "404": ref("NotFound", "responses"),
@@ -809,6 +1012,50 @@ def _scenes_path() -> Schema:
     }
 
 
+def _scene_id_param() -> Schema:
+    return {"name": "scene_id", "in": "path", "required": True, "schema": string(), "description": "Scene id (STAC item id)."}
+
+
+def _scene_item_path() -> Schema:
+    return {
+        "parameters": [_scene_id_param()],
+        "get": operation(
+            "Show one scene",
+            "One registered scene as a GeoJSON Feature (bands, radiometry, registered cloud layers).",
+            tag="scenes", operation_id="getScene",
+            responses={
+                "200": {"description": "The scene.", "content": json_content(ref("SceneFeature"))},
+                "404": ref("NotFound", "responses"),
+            },
+        )
+    }
+
+
+def _scene_layer_path() -> Schema:
+    return {
+        "parameters": [
+            _scene_id_param(),
+            {"name": "layer", "in": "path", "required": True, "schema": {"type": "string", "enum": ["clp", "clm", "CLP", "CLM"]},
+             "description": "Which layer."},
+        ],
+        "get": operation(
+            "Download a precomputed cloud layer",
+            "The scene's precomputed cloud layer as a Cloud-Optimized GeoTIFF (computed by `fis clouds`): "
+            "`clp` = s2cloudless probability * 255 (uint8, with an internal validity mask), `clm` = 0 clear, "
+            "1 cloud, 255 no data. Layer settings are in the scene's `cloud_layers` property. "
+            "404 when the scene has no such layer.",
+            tag="scenes", operation_id="getSceneCloudLayer",
+            responses={
+                "200": {
+                    "description": "The layer (GeoTIFF download).",
+                    "content": {"image/tiff; application=geotiff; profile=cloud-optimized": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "404": ref("NotFound", "responses"),
+            },
+        )
+    }
+
+
 def _openapi_path() -> Schema:
     return {
         "get": operation(
@@ -842,13 +1089,17 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             {"name": "timeseries", "description": "Compute, store, show, export and delete time series."},
             {"name": "scenes", "description": "The registered archive."},
             {"name": "meta", "description": "Health and this document."},
+            {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
         ],
         "paths": {
             "/healthz": _health_path(),
             f"{API}/timeseries": _timeseries_collection_path(server_url),
             f"{API}/timeseries/{{series_id}}": _timeseries_item_path(),
             f"{API}/scenes": _scenes_path(),
+            f"{API}/scenes/{{scene_id}}": _scene_item_path(),
+            f"{API}/scenes/{{scene_id}}/{{layer}}": _scene_layer_path(),
             f"{API}/openapi.json": _openapi_path(),
+            **ogc_fis_paths(),
         },
         "components": components(),
     }
