@@ -347,7 +347,10 @@ def _centre_rule_mean(ds: Any, transform: Any, width: int, height: int) -> np.nd
     if c1 <= c0 or r1 <= r0:
         return out
     dn = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-    refl = reflectance(dn)
+    # and fis' precision: reflectance rounded to float32, cell means summed in float64, kept as float32
+    # (LightGBM is discontinuous at its split thresholds and means of 4-decimal reflectances can sit
+    # exactly on one, so float32 vs float64 flips a few cells' probability by up to ~0.04)
+    refl = reflectance(dn).astype(np.float32).astype(np.float64)
     xs = t.c + (np.arange(c0, c1) + 0.5) * t.a
     ys = t.f + (np.arange(r0, r1) + 0.5) * t.e
     cols = np.floor((xs - transform.c) / MASK_RES).astype(int)
@@ -357,7 +360,8 @@ def _centre_rule_mean(ds: Any, transform: Any, width: int, height: int) -> np.nd
     sums = np.bincount(cell, weights=refl[ok], minlength=width * height)
     counts = np.bincount(cell, minlength=width * height)
     with np.errstate(invalid="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(height, width)
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(height, width)
+    return means.astype(np.float32).astype(np.float64)
 
 
 def s2cloudless_mask(detector: Any, stack: np.ndarray) -> np.ndarray:

@@ -49,6 +49,9 @@ SAME_PIXELS = [
     ("band means", BAND_FIELDS, "abs", 1e-6),
     ("cloud_probability", ("cloud_probability",), "abs", 1e-6),
 ]
+#: below this, peer B's coverage-weighted means at native 20/60 m resolution (a 1 ha field holds
+#: ~3 pixels of 60 m) are a different estimate, not an approximation: shown, not checked
+PEER_B_MIN_HA = 100.0
 RULES: dict[str, list[tuple[str, tuple[str, ...], str, float]]] = {
     "peer_a": SAME_PIXELS + [("cloudy count + cloud_fraction", ("cloudy", "cloud_fraction"), "exact", 0)],
     "peer_a_centre": SAME_PIXELS + [("cloudy count + cloud_fraction", ("cloudy", "cloud_fraction"), "exact", 0)],
@@ -58,7 +61,8 @@ RULES: dict[str, list[tuple[str, tuple[str, ...], str, float]]] = {
         ("valid (coverage sum), rel", ("valid",), "rel", 0.02),
         ("NDVI mean", ("ndvi_mean",), "abs", 2e-3),
         ("band means, rel", BAND_FIELDS, "rel", 0.01),
-        ("cloud_probability", ("cloud_probability",), "abs", 0.02),
+        # object-level probability of slightly different mean vectors; steep near 0.3-0.6
+        ("cloud_probability", ("cloud_probability",), "abs", 0.1),
         # includes the 160 m averaging-rule difference that peer A shows (up to 0.11 at 100 ha)
         ("cloud_fraction", ("cloud_fraction",), "abs", 0.15),
     ],
@@ -132,6 +136,8 @@ def worker(args: argparse.Namespace) -> None:
 
 #: a fis source tree to benchmark instead of the installed one (--fis-src)
 FIS_SRC: str | None = None
+#: environment for the workers (--gdal-cachemax)
+EXTRA_ENV: dict[str, str] = {}
 
 
 class _ThreadProfiles:
@@ -200,7 +206,7 @@ def run_worker(path: str, hectares: float, archive_size: int, *, warm: int, reco
         cmd.append("--records")
     if profile:
         cmd += ["--profile-to", profile]
-    env = dict(os.environ)
+    env = dict(os.environ, **EXTRA_ENV)
     if FIS_SRC:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [FIS_SRC, env.get("PYTHONPATH", "")]))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -259,6 +265,8 @@ def main() -> None:
     parser.add_argument("--all-sizes", action="store_true", help="run peer_a_10m at every size (10,000 ha takes ~15 min)")
     parser.add_argument("--fis-src", default=None, help="benchmark the fis package in this source tree (e.g. an unpacked "
                         "`git archive <commit>`) instead of the installed one")
+    parser.add_argument("--gdal-cachemax", default=None, help="GDAL_CACHEMAX for every path, in MB (GDAL's default is 5 %% "
+                        "of RAM: ours keeps datasets open, so their decompressed blocks stay cached and count in its RSS)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--hectares", type=float, help=argparse.SUPPRESS)
@@ -272,6 +280,8 @@ def main() -> None:
         return
     global FIS_SRC
     FIS_SRC = str(Path(args.fis_src).resolve()) if args.fis_src else None
+    if args.gdal_cachemax:
+        EXTRA_ENV["GDAL_CACHEMAX"] = str(args.gdal_cachemax)
     sizes = [float(s) for s in (args.sizes or ("1,100" if args.quick else "1,100,10000")).split(",")]
     repeats = args.repeats or (1 if args.quick else 3)
     big_repeats = args.big_repeats or (args.repeats or 1)
@@ -338,7 +348,10 @@ def main() -> None:
             if path == "ours":
                 ours_records = records
             elif ours_records is not None and path in RULES:
-                row["agreement"] = compare(ours_records, records, RULES[path])
+                rules = RULES[path]
+                if path == "peer_b" and hectares < PEER_B_MIN_HA:  # reported, not checked
+                    rules = [(name + " (info below 100 ha)", fields, "info", tol) for name, fields, _, tol in rules]
+                row["agreement"] = compare(ours_records, records, rules)
             rows.append(row)
     add_ratios(rows)
     elapsed = time.perf_counter() - started
@@ -352,6 +365,7 @@ def main() -> None:
         "seconds": round(elapsed, 1),
         "versions": versions(),
         "fis_source": fis_source(),
+        "env": EXTRA_ENV,
     }
     table = format_table(rows)
     print()
