@@ -60,7 +60,7 @@ def test_every_route_is_documented(spec: dict[str, Any], docs_app) -> None:  # t
     }
     routes = set()
     for rule in docs_app.url_map.iter_rules():
-        if not (rule.rule.startswith("/api/v1") or rule.rule == "/healthz"):
+        if not (rule.rule.startswith(("/api/v1", "/ogc/")) or rule.rule == "/healthz"):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
