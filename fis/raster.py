@@ -172,11 +172,18 @@ def sample_nearest(native: NativeWindow, grid: Grid) -> np.ndarray:
     rows, cols, inside = _nearest_index(*_keys(native, grid))
     height, width = native.values.shape
     if inside:
+        if _is_run(rows) and _is_run(cols):  # same pixel grid: a window, no gather
+            return native.values[rows[0] : rows[0] + rows.size, cols[0] : cols[0] + cols.size]
         return native.values[rows][:, cols]
     out = native.values[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
     out[~((rows >= 0) & (rows < height)), :] = np.nan
     out[:, ~((cols >= 0) & (cols < width))] = np.nan
     return out
+
+
+def _is_run(index: np.ndarray) -> bool:
+    """True when ``index`` is consecutive integers (k, k+1, ...)."""
+    return bool(index.size) and int(index[-1]) - int(index[0]) == index.size - 1 and bool((np.diff(index) == 1).all())
 
 
 def _block_offsets(native: NativeWindow, grid: Grid) -> tuple[int, int, int] | None:

@@ -25,7 +25,7 @@ from fis.catalog.records import SceneRecord
 from fis.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
 from fis.clouds import CloudModel, cloud_mask
 from fis.errors import FisError, RasterReadError, RequestTooLarge
-from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
+from fis.grid import Grid, cell_lookup, grid_for_bounds, pixel_weights, snap_resolution
 from fis.observation import Observation, ObservationError, SeriesResult
 from fis.raster import DatasetCache, read_band_on_grids
 from fis.reductions import DatePixels, DateReduction, reduce_date
@@ -48,6 +48,8 @@ class RequestLayout:
     inside: np.ndarray
     cloud_grid: Grid
     cloud_cells: tuple[np.ndarray, np.ndarray]
+    #: per inside pixel (np.nonzero order), its weight under the pixel rule ``coverage``; else None
+    weights: np.ndarray | None = None
 
     @property
     def cloud_on_stats_grid(self) -> bool:
@@ -89,7 +91,11 @@ class Engine:
         )
 
     def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
-        """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending."""
+        """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending.
+
+        Each date is reduced with the request's statistics options (clear-pixel statistics,
+        indices, percentiles, histograms); temporal aggregation is :mod:`fis.compute`'s.
+        """
         results: list[_DateResult] = []
         errors: list[ObservationError] = []
         layout: RequestLayout | None = None
@@ -97,7 +103,10 @@ class Engine:
             if isinstance(item.outcome, ObservationError):
                 errors.append(item.outcome)
             else:
-                reduction = reduce_date(item.outcome, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level)
+                reduction = reduce_date(
+                    item.outcome, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
+                    options=request.statistics,
+                )
                 results.append(_DateResult(item.date, item.datetime, item.scenes, reduction))
             layout = item.layout
         probabilities = self._probabilities([r.reduction.model_vector for r in results])
@@ -112,6 +121,9 @@ class Engine:
                 cloud_fraction=r.reduction.cloud_fraction,
                 pixels=r.reduction.pixels,
                 cloud_source=r.reduction.cloud_source,
+                indices=r.reduction.indices,
+                percentiles=r.reduction.percentiles,
+                histograms=r.reduction.histograms,
             )
             for r, p in zip(results, probabilities)
         )
@@ -146,13 +158,13 @@ class Engine:
                 outcome = ObservationError(date=date, scenes=ids, message=exc.message)
             return DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=layout)
 
-        for done, item in enumerate(_bounded_map(self._pool, work, dates, window=2 * self.read_threads), start=1):
+        for done, item in enumerate(_bounded_map(self._pool, work, dates, window=self.read_threads + 1), start=1):
             if progress:
                 progress(done, len(dates))
             yield item
 
     def layout(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
-        """Choose the CRS and pixel grid for the request and rasterise the polygon once."""
+        """Choose the CRS and pixel grid for the request and rasterise the polygon once (under its pixel rule)."""
         crs, reference = self._grid_crs(scenes)
         with self.cache.dataset(reference) as dataset:
             native = (abs(dataset.transform.a), abs(dataset.transform.e))
@@ -168,7 +180,7 @@ class Engine:
                 field="geometry",
                 details={"pixels": grid.size, "max_pixels": self.max_pixels, "resolution": resolution[0]},
             )
-        inside = polygon_mask(grid, geometry)
+        inside, weights = pixel_weights(grid, geometry, rule=request.pixel_rule, min_coverage=request.min_coverage)
         cloud_resolution = request.cloud_mask.resolution
         if cloud_resolution <= resolution[0] * (1 + 1e-9):
             cloud_grid = grid
@@ -178,7 +190,9 @@ class Engine:
             # anchored at multiples of the cloud resolution in the CRS, like the precomputed layers,
             # so on-the-fly masks and CLM layers of any tile share one cell grid
             cloud_grid = grid_for_bounds(grid.bounds, crs, (cloud_resolution, cloud_resolution), margin=margin)
-        return RequestLayout(grid=grid, inside=inside, cloud_grid=cloud_grid, cloud_cells=cell_lookup(grid, cloud_grid, inside))
+        return RequestLayout(
+            grid=grid, inside=inside, cloud_grid=cloud_grid, cloud_cells=cell_lookup(grid, cloud_grid, inside), weights=weights
+        )
 
     def _grid_crs(self, scenes: Sequence[SceneRecord]) -> tuple[CRS, str]:
         """The CRS most of the scenes are in, and a 10 m band file on that CRS's native grid."""
@@ -237,7 +251,7 @@ class Engine:
             probability = probability_map[rows, cols]
         return DatePixels(
             values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
-            shadow=shadow, product_level=level,
+            shadow=shadow, product_level=level, weights=layout.weights,
         )
 
     def _cloud_source(self, request: TimeseriesRequest, group: list[SceneRecord], present: list[str]) -> str | None:
@@ -317,8 +331,13 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence
             break
 
 
+#: GDAL's block cache in MB. Its default (5 % of RAM) lets decoded blocks of large fields pile up
+#: in the process; windows are read once per request anyway.
+GDAL_CACHEMAX_MB = 256
+
+
 def _enter_gdal_environment() -> None:
     """Give a read thread one lasting GDAL environment (entering one per read costs file stats)."""
-    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=GDAL_CACHEMAX_MB)
     environment.__enter__()
     threading.current_thread().__dict__["_fis_gdal_env"] = environment
