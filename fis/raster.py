@@ -26,6 +26,10 @@ from fis.errors import RasterReadError
 from fis.grid import Grid
 
 
+#: Handles that served a window larger than this (native pixels) are closed after use.
+KEEP_OPEN_MAX_WINDOW = 256 * 1024
+
+
 @dataclass(frozen=True)
 class NativeWindow:
     """Reflectance of a window of a file's own pixels, and where it lies."""
@@ -47,6 +51,7 @@ class DatasetCache:
         self._idle: OrderedDict[str, list[rasterio.io.DatasetReader]] = OrderedDict()
         self._idle_count = 0
         self._lock = threading.Lock()
+        self._heavy: dict[int, bool] = {}
 
     @contextmanager
     def dataset(self, href: str) -> Iterator[rasterio.io.DatasetReader]:
@@ -69,10 +74,18 @@ class DatasetCache:
             broken = True
             raise
         finally:
-            if broken:
+            if broken or self._heavy.pop(id(handle), False):
                 handle.close()
             else:
                 self._give_back(href, handle)
+
+    def release_after_use(self, handle: rasterio.io.DatasetReader) -> None:
+        """Close ``handle`` when its ``with`` block ends instead of keeping it open.
+
+        GDAL keeps buffers sized to the largest window read from a handle; keeping handles that
+        served very large windows would grow memory with the number of files, not the field.
+        """
+        self._heavy[id(handle)] = True
 
     def _give_back(self, href: str, handle: rasterio.io.DatasetReader) -> None:
         to_close = []
@@ -261,6 +274,8 @@ def read_band_on_grids(asset: BandAsset, grids: Sequence[Grid], cache: DatasetCa
     with cache.dataset(asset.href) as dataset:
         if all(_axis_aligned(dataset, g) for g in grids):
             native = _read_native_window(asset, dataset, _union_bounds(grids))
+            if native.values.size > KEEP_OPEN_MAX_WINDOW:
+                cache.release_after_use(dataset)
             return [_resample(native, g) for g in grids]
         return [
             _warp(asset, dataset, g, Resampling.nearest if g.resolution[0] <= abs(dataset.transform.a) else Resampling.average)

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from pyproj import CRS
@@ -99,15 +99,18 @@ class Engine:
         results: list[_DateResult] = []
         errors: list[ObservationError] = []
         layout: RequestLayout | None = None
-        for item in self.iter_dates(request, scenes, progress=progress):
+        def reduce(pixels: DatePixels) -> DateReduction:
+            return reduce_date(
+                pixels, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
+                options=request.statistics,
+            )
+
+        # reduced on the read threads: only the small reductions wait in the queue, not pixels
+        for item in self.iter_dates(request, scenes, progress=progress, reducer=reduce):
             if isinstance(item.outcome, ObservationError):
                 errors.append(item.outcome)
             else:
-                reduction = reduce_date(
-                    item.outcome, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
-                    options=request.statistics,
-                )
-                results.append(_DateResult(item.date, item.datetime, item.scenes, reduction))
+                results.append(_DateResult(item.date, item.datetime, item.scenes, item.outcome))  # type: ignore[arg-type]
             layout = item.layout
         probabilities = self._probabilities([r.reduction.model_vector for r in results])
         observations = tuple(
@@ -132,12 +135,18 @@ class Engine:
         return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=grid, warnings=warnings)
 
     def iter_dates(
-        self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None
+        self,
+        request: TimeseriesRequest,
+        scenes: Sequence[SceneRecord],
+        *,
+        progress: Progress | None = None,
+        reducer: Callable[[DatePixels], Any] | None = None,
     ) -> Iterator[DateItem]:
         """Stream one :class:`DateItem` per UTC date (ascending): its pixels, or its error.
 
         Dates are read concurrently on the engine's pool but yielded in order, so a caller
-        holds at most a few dates' pixels at a time.
+        holds at most a few dates' pixels at a time. With ``reducer`` the read thread applies
+        it and the item's outcome is its result instead of the pixels.
         """
         scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
         if not scenes:
@@ -153,7 +162,9 @@ class Engine:
             ids = tuple(s.id for s in group)
             when = min(s.datetime for s in group)
             try:
-                outcome: DatePixels | ObservationError = self._read_date(request, layout, group)
+                outcome: Any = self._read_date(request, layout, group)
+                if reducer is not None:
+                    outcome = reducer(outcome)
             except FisError as exc:
                 outcome = ObservationError(date=date, scenes=ids, message=exc.message)
             return DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=layout)
@@ -333,7 +344,7 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence
 
 #: GDAL's block cache in MB. Its default (5 % of RAM) lets decoded blocks of large fields pile up
 #: in the process; windows are read once per request anyway.
-GDAL_CACHEMAX_MB = 256
+GDAL_CACHEMAX_MB = 64
 
 
 def _enter_gdal_environment() -> None:
