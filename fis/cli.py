@@ -308,6 +308,10 @@ def _read_geometry(value: str) -> Any:
               help="When the time range is not a whole number of intervals [default: shorten].")
 @click.option("--pick", type=click.Choice(["all", "least_cloudy", "clear_mean"]), default=None,
               help="Which dates make an interval's row [default: all].")
+@click.option("--pixel-rule", type=click.Choice(["center", "all_touched", "coverage"]), default=None,
+              help="Which pixels belong to the polygon; coverage weights each by its covered fraction [default: center].")
+@click.option("--min-coverage", type=float, default=None,
+              help="With --pixel-rule coverage: leave out pixels covered less than this fraction (0..1).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "geojson", "long_csv"]), default="json", show_default=True,
               help="json: the API response; csv: one row per date; long_csv: one row per date x statistic; "
                    "geojson: the field as a Feature with the series in its properties.")
@@ -317,7 +321,7 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
           max_cloud_probability: float | None, include_cloudy: bool, mask_clouds: bool, indices: tuple[str, ...],
           percentiles: str | None, histogram_bins: int | None, histogram_bin_width: float | None,
           histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
-          pick: str | None, fmt: str, output: str) -> None:
+          pick: str | None, pixel_rule: str | None, min_coverage: float | None, fmt: str, output: str) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
     from fis.api.views import CloudFilter, series_json
     from fis.app import create_app
@@ -338,6 +342,8 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
             None if interval is None and last_interval is None and pick is None
             else {k: v for k, v in {"interval": interval, "last_interval": last_interval, "pick": pick}.items() if v is not None}
         ),
+        "pixel_rule": pixel_rule,
+        "min_coverage": min_coverage,
     }
     body.update({k: v for k, v in options.items() if v is not None})
     app = create_app(_settings())
@@ -370,9 +376,14 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
                 details = scene_details(session, [i for o in observations for i in o.scenes])
             with app.test_request_context("/", base_url=svc.settings.public_url):
                 document = series_json(series, observations, list(result.errors), view, details)
+                document["reused"], document["computed"] = result.reused, result.computed
                 out.write(json.dumps(geojson_feature(document) if fmt == "geojson" else document, indent=2))
                 out.write("\n")
-    click.echo(f"series {series.id}: {len(observations)} observations, status {result.status}", err=True)
+    click.echo(
+        f"series {series.id}: {len(observations)} observations, status {result.status} "
+        f"({result.reused} reused, {result.computed} computed)",
+        err=True,
+    )
 
 
 def _index_options(values: tuple[str, ...]) -> dict[str, str | None] | None:

@@ -1,11 +1,11 @@
 """A series with the statistics options: clear-pixel statistics, indices, percentiles,
 histograms and temporal aggregation, computed on the engine's stream of dates.
 
-A default request goes straight to :meth:`fis.timeseries.Engine.compute`. Any option streams
-the same dates (:meth:`~fis.timeseries.Engine.iter_dates`) and reduces them with
-:func:`fis.reductions.reduce_date` and the request's :class:`~fis.reductions.StatisticsOptions`;
-with ``aggregation`` the dates of each interval are pooled, picked or composited
-(:mod:`fis.aggregation`, :mod:`fis.reductions`). Only one interval's pixels are held at a time.
+A request without ``aggregation`` goes straight to :meth:`fis.timeseries.Engine.compute`,
+which reduces each date with the request's :class:`~fis.reductions.StatisticsOptions`. With
+``aggregation`` the engine's stream of dates (:meth:`~fis.timeseries.Engine.iter_dates`) is
+pooled, picked or composited per interval (:mod:`fis.aggregation`, :mod:`fis.reductions`).
+Only one interval's pixels are held at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from fis.reductions import (
     StatisticsOptions,
     date_sample,
     pool,
-    reduce_date,
     reduce_sample,
 )
 from fis.request import TimeseriesRequest
@@ -47,10 +46,8 @@ def compute_series(
     engine: Engine, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None
 ) -> SeriesResult:
     """The request's series: one observation per date, or one row per aggregation interval."""
-    if not uses_options(request):
-        return engine.compute(request, scenes, progress=progress)
     if request.aggregation is None:
-        return _per_date(engine, request, scenes, progress)
+        return engine.compute(request, scenes, progress=progress)
     return _aggregated(engine, request, request.aggregation, scenes, progress)
 
 
@@ -61,25 +58,6 @@ class _Row:
     scenes: tuple[str, ...]
     reduction: DateReduction
     interval: dict[str, object] | None = None
-
-
-def _per_date(engine: Engine, request: TimeseriesRequest, scenes: Sequence[SceneRecord], progress: Progress | None) -> SeriesResult:
-    model = engine.model
-    options = request.statistics
-    rows: list[_Row] = []
-    errors: list[ObservationError] = []
-    grid: dict[str, object] = {}
-    for item in engine.iter_dates(request, scenes, progress=progress):
-        grid = item.layout.grid.to_dict()
-        if isinstance(item.outcome, ObservationError):
-            errors.append(item.outcome)
-            continue
-        reduction = reduce_date(
-            item.outcome, model_bands=model.input_bands, model_level=model.manifest.product_level, options=options
-        )
-        rows.append(_Row(item.date, item.datetime, item.scenes, reduction))
-    warnings = tuple(f"{r.date.isoformat()} ({', '.join(r.scenes)}): {w}" for r in rows for w in r.reduction.warnings)
-    return _result(model, rows, errors, grid, warnings)
 
 
 def _aggregated(

@@ -216,6 +216,13 @@ class SeriesResult:
     grid: dict[str, Any] = field(default_factory=dict)
     #: per-date notes, e.g. why cloud_probability is missing ("2023-05-01: ...")
     warnings: tuple[str, ...] = ()
+    #: dates (observations and errors) taken from a stored series instead of computed
+    reused: int = 0
+
+    @property
+    def computed(self) -> int:
+        """Dates (observations and errors) computed for this result."""
+        return len(self.observations) + len(self.errors) - self.reused
 
     @property
     def status(self) -> str:

@@ -35,6 +35,8 @@ class DatePixels:
     shadow: np.ndarray | None = None
     #: product level of the date's scenes; the cloud model only runs on its own level
     product_level: str = "L1C"
+    #: per-pixel weight (pixel rule ``coverage``: the covered fraction, > 0); None = every pixel counts 1
+    weights: np.ndarray | None = None
 
     @property
     def total(self) -> int:
@@ -141,6 +143,13 @@ class Sample:
     model_count: int
     cloud_source: str | None
     warnings: tuple[str, ...] = ()
+    #: weights of the selected pixels (aligned with ``band_values``); None = unweighted
+    band_weights: np.ndarray | None = None
+    #: weights aligned with each variable's values; None = unweighted
+    variable_weights: dict[str, np.ndarray | None] | None = None
+    #: weighted ``cloudy`` and ``masked_valid`` (the cloud fraction's terms); None = use the counts
+    cloudy_weight: float | None = None
+    masked_valid_weight: float | None = None
 
 
 def date_sample(
@@ -150,6 +159,9 @@ def date_sample(
     total = pixels.total
     valid, index = valid_pixels(pixels.values, total)
     n_valid = int(valid.sum())
+    weights = pixels.weights
+    #: the model's mean vector is weighted like the band means
+    model_count: float = n_valid if weights is None else float(weights[valid].sum())
     model_sum = None
     warnings: list[str] = []
     dn_like = False
@@ -159,8 +171,11 @@ def date_sample(
             "so cloud_probability is not computed"
         )
     elif n_valid and all(b in pixels.values for b in model_bands):
-        model_sum = np.array([np.sum(pixels.values[b][valid], dtype=np.float64) for b in model_bands])
-        vector = model_sum / n_valid
+        if weights is None:
+            model_sum = np.array([np.sum(pixels.values[b][valid], dtype=np.float64) for b in model_bands])
+        else:
+            model_sum = np.array([np.sum(weights[valid] * pixels.values[b][valid], dtype=np.float64) for b in model_bands])
+        vector = model_sum / model_count
         if float(np.max(vector)) > DN_LIKE_REFLECTANCE:
             warnings.append(
                 f"band means up to {float(np.max(vector)):.1f} look like digital numbers, not reflectance; "
@@ -177,9 +192,17 @@ def date_sample(
         selected = valid & ~cloud_mask if cloud_mask is not None else np.zeros(total, dtype=bool)
         clear = int(selected.sum())
     variables: dict[str, np.ndarray | None] = {"ndvi": index[selected] if index is not None else None}
+    variable_weights: dict[str, np.ndarray | None] | None = None
+    if weights is not None:
+        variable_weights = {"ndvi": weights[selected] if index is not None else None}
     for definition in options.indices:
         values = definition.compute(pixels.values, total)
         variables[definition.name] = None if values is None else _finite_values(values[selected])
+        if variable_weights is not None:
+            variable_weights[definition.name] = (
+                None if values is None else weights[selected][np.isfinite(values[selected])]  # type: ignore[index]
+            )
+    weighted = weights is not None
     return Sample(
         total=total,
         valid=n_valid,
@@ -190,9 +213,13 @@ def date_sample(
         band_values={band: pixels.values[band][selected] for band in BANDS if band in pixels.values},
         variables=variables,
         model_sum=model_sum,
-        model_count=n_valid if model_sum is not None else 0,
+        model_count=model_count if model_sum is not None else 0,
         cloud_source=pixels.cloud_source if cloud_mask is not None else None,
         warnings=tuple(warnings),
+        band_weights=weights[selected] if weighted else None,  # type: ignore[index]
+        variable_weights=variable_weights,
+        cloudy_weight=(float(weights[cloud_mask & valid].sum()) if cloud_mask is not None else 0.0) if weighted else None,  # type: ignore[index]
+        masked_valid_weight=(float(weights[valid].sum()) if cloud_mask is not None else 0.0) if weighted else None,  # type: ignore[index]
     )
 
 
@@ -214,29 +241,50 @@ def reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
 def _reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
     empty = np.empty(0)
     variables = {name: sample.variables.get(name) for name in options.variables}
-    stats = {name: _finite(summarise(values if values is not None else empty)) for name, values in variables.items()}
+    vw = sample.variable_weights or {}
+    weights = {name: vw.get(name) if values is not None else None for name, values in variables.items()}
+    stats = {
+        name: _finite(summarise(values if values is not None else empty, weights=weights[name]))
+        for name, values in variables.items()
+    }
     vector = sample.model_sum / sample.model_count if sample.model_sum is not None and sample.model_count else None
+    if sample.masked_valid_weight is not None:
+        fraction = sample.cloudy_weight / sample.masked_valid_weight if sample.masked_valid and sample.masked_valid_weight else None
+    else:
+        fraction = sample.cloudy / sample.masked_valid if sample.masked_valid else None
     return DateReduction(
         ndvi=stats["ndvi"],
-        bands={band: mean_or_none(sample.band_values[band]) if band in sample.band_values else None for band in BANDS},
+        bands={
+            band: mean_or_none(sample.band_values[band], _aligned(sample.band_weights, sample.band_values[band]))
+            if band in sample.band_values else None
+            for band in BANDS
+        },
         model_vector=vector,
         pixels=PixelCounts(
             total=sample.total, valid=sample.valid, cloudy=sample.cloudy, nodata=sample.total - sample.valid,
             shadow=sample.shadow, clear=sample.clear,
         ),
-        cloud_fraction=sample.cloudy / sample.masked_valid if sample.masked_valid else None,
+        cloud_fraction=fraction,
         cloud_source=sample.cloud_source,
         warnings=sample.warnings,
         indices={index.name: stats[index.name] for index in options.indices} if options.indices else None,
         percentiles=(
-            {name: _finite(percentiles(v if v is not None else empty, options.percentiles)) for name, v in variables.items()}
+            {
+                name: _finite(percentiles(v if v is not None else empty, options.percentiles, weights[name]))
+                for name, v in variables.items()
+            }
             if options.percentiles else None
         ),
         histograms=(
-            {name: histogram(v, options.histogram) if v is not None else None for name, v in variables.items()}
+            {name: histogram(v, options.histogram, weights[name]) if v is not None else None for name, v in variables.items()}
             if options.histogram is not None else None
         ),
     )
+
+
+def _aligned(weights: np.ndarray | None, values: np.ndarray) -> np.ndarray | None:
+    """``weights`` when they belong to ``values`` (a band missing on some pooled dates has fewer values)."""
+    return weights if weights is not None and weights.size == values.size else None
 
 
 # --------------------------------------------------------------------- several dates at once
@@ -256,6 +304,17 @@ def pool(samples: list[Sample]) -> Sample:
         parts = [s.variables[name] for s in samples if s.variables.get(name) is not None]
         variables[name] = np.concatenate(parts) if parts else None  # type: ignore[arg-type]
     sums = [s.model_sum for s in samples if s.model_sum is not None]
+    weighted = all(s.band_weights is not None or not s.band_values for s in samples) and any(
+        s.band_weights is not None for s in samples
+    )
+    weighted_counts = any(s.masked_valid_weight is not None for s in samples)
+    band_weights = variable_weights = None
+    if weighted:
+        band_weights = np.concatenate([s.band_weights for s in samples if s.band_weights is not None])
+        variable_weights = {}
+        for name in names:
+            wparts = [(s.variable_weights or {}).get(name) for s in samples if s.variables.get(name) is not None]
+            variable_weights[name] = np.concatenate(wparts) if wparts and all(p is not None for p in wparts) else None  # type: ignore[arg-type]
     return Sample(
         total=sum(s.total for s in samples),
         valid=sum(s.valid for s in samples),
@@ -269,6 +328,10 @@ def pool(samples: list[Sample]) -> Sample:
         model_count=sum(s.model_count for s in samples if s.model_sum is not None),
         cloud_source=_one_source([s.cloud_source for s in samples]),
         warnings=tuple(w for s in samples for w in s.warnings),
+        band_weights=band_weights,
+        variable_weights=variable_weights,
+        cloudy_weight=sum(s.cloudy_weight or 0.0 for s in samples) if weighted_counts else None,
+        masked_valid_weight=sum(s.masked_valid_weight or 0.0 for s in samples) if weighted_counts else None,
     )
 
 
@@ -300,15 +363,18 @@ class ClearComposite:
         self._sums: dict[str, np.ndarray] = {}
         self._counts: dict[str, np.ndarray] = {}
         self._used: list[Sample] = []
+        self._weights: np.ndarray | None = None
 
     def add(self, pixels: DatePixels) -> Sample:
         """Add one date's clear pixels; returns its counts (``clear == 0``: the date adds nothing)."""
         counting = StatisticsOptions(mask_clouds=True)
         sample = date_sample(pixels, model_bands=self.model_bands, model_level=self.model_level, options=counting)
-        sample = replace(sample, band_values={}, variables={})  # the counts are kept, not the pixels
+        # the counts are kept, not the pixels
+        sample = replace(sample, band_values={}, variables={}, band_weights=None, variable_weights=None)
         if not sample.clear:
             return sample
         total = pixels.total
+        self._weights = pixels.weights
         valid, index = valid_pixels(pixels.values, total)
         assert pixels.cloudy is not None  # a sample with clear pixels had a mask
         clear = valid & ~pixels.cloudy
@@ -342,9 +408,17 @@ class ClearComposite:
 
         bands = {b: v for b in BANDS if (v := mean_of(f"band:{b}")) is not None}
         variables = {name: mean_of(name) for name in self.options.variables}
+        w = self._weights
+        band_weights = variable_weights = None
+        if w is not None:
+            seen_bands = [self._counts[f"band:{b}"] > 0 for b in BANDS if f"band:{b}" in self._counts]
+            band_weights = w[seen_bands[0]] if seen_bands else np.empty(0)
+            variable_weights = {name: w[self._counts[name] > 0] if name in self._counts else None for name in self.options.variables}
         return Sample(
             total=counted.total, valid=counted.valid, cloudy=counted.cloudy, shadow=counted.shadow,
             clear=counted.clear if self.options.mask_clouds else None, masked_valid=counted.masked_valid,
             band_values=bands, variables=variables, model_sum=counted.model_sum, model_count=counted.model_count,
             cloud_source=counted.cloud_source, warnings=counted.warnings,
+            band_weights=band_weights, variable_weights=variable_weights,
+            cloudy_weight=counted.cloudy_weight, masked_valid_weight=counted.masked_valid_weight,
         )

@@ -7,6 +7,7 @@ key, dotted for nested keys (``time_range.from``), and whose message says what t
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from dataclasses import dataclass, field as dc_field
 from typing import Any
@@ -15,6 +16,7 @@ from fis.aggregation import Aggregation, parse_aggregation
 from fis.errors import InvalidInput
 from fis.expressions import IndexDefinition, builtin_index, custom_index
 from fis.geometry import AOI, parse_crs, parse_geometry
+from fis.grid import PIXEL_RULES
 from fis.reductions import StatisticsOptions
 from fis.stats import HISTOGRAM_TYPES, MAX_BINS, HistogramSpec, percentile_key
 from fis.timerange import TimeRange, parse_time_range
@@ -45,6 +47,8 @@ ACCEPTED_KEYS: tuple[str, ...] = (
     "indices",
     "statistics",
     "aggregation",
+    "pixel_rule",
+    "min_coverage",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("geometry", "time_range")
 
@@ -171,6 +175,10 @@ class TimeseriesRequest:
     histogram: HistogramSpec | None = None
     #: one row per time interval instead of one per date
     aggregation: Aggregation | None = None
+    #: which pixels belong to the polygon: "center" (default), "all_touched" or "coverage" (weighted)
+    pixel_rule: str = "center"
+    #: with "coverage": pixels covered less than this fraction are left out
+    min_coverage: float = 0.0
 
     @property
     def statistics(self) -> StatisticsOptions:
@@ -207,6 +215,10 @@ class TimeseriesRequest:
             out["statistics"] = statistics
         if self.aggregation is not None:
             out["aggregation"] = self.aggregation.to_dict()
+        if self.pixel_rule != "center":
+            out["pixel_rule"] = self.pixel_rule
+        if self.min_coverage:
+            out["min_coverage"] = self.min_coverage
         return out
 
 
@@ -283,6 +295,12 @@ def parse_timeseries_request(body: Any) -> TimeseriesRequest:
             f"mask_clouds: must be a boolean (JSON true or false), got {_describe(mask_clouds)}", field="mask_clouds"
         )
     percentiles, histogram = parse_statistics(opt("statistics"))
+    pixel_rule = parse_pixel_rule(opt("pixel_rule"))
+    min_coverage = 0.0 if opt("min_coverage") is None else _fraction(opt("min_coverage"), "min_coverage")
+    if min_coverage and pixel_rule != "coverage":
+        raise InvalidInput(
+            f'min_coverage: only applies with "pixel_rule": "coverage" (got pixel_rule {pixel_rule!r})', field="min_coverage"
+        )
 
     return TimeseriesRequest(
         aoi=aoi,
@@ -300,7 +318,48 @@ def parse_timeseries_request(body: Any) -> TimeseriesRequest:
         percentiles=percentiles,
         histogram=histogram,
         aggregation=None if opt("aggregation") is None else parse_aggregation(opt("aggregation")),
+        pixel_rule=pixel_rule,
+        min_coverage=min_coverage,
     )
+
+
+def request_from_parameters(geometry_4326: Any, parameters: dict[str, Any], time_range: TimeRange) -> TimeseriesRequest:
+    """The request a stored series' ``parameters`` record, over ``time_range`` (the geometry in EPSG:4326)."""
+    from shapely.geometry import mapping
+
+    cloud = parameters.get("cloud_mask") or {}
+    statistics = parameters.get("statistics") or {}
+    histogram = statistics.get("histogram")
+    return TimeseriesRequest(
+        aoi=parse_geometry(
+            json.loads(json.dumps(mapping(geometry_4326))), crs=parse_crs("EPSG:4326", field="crs"), field="geometry"
+        ),
+        time_range=time_range,
+        resolution=float(parameters.get("resolution", 10.0)),
+        cloud_mask=CloudMaskSettings(**{k: cloud[k] for k in ("threshold", "resolution", "average_over", "dilation_size") if k in cloud}),
+        max_cloud_fraction=parameters.get("max_cloud_fraction"),
+        max_cloud_probability=parameters.get("max_cloud_probability"),
+        include_cloudy=bool(parameters.get("include_cloudy", False)),
+        mask_clouds=bool(parameters.get("mask_clouds", False)),
+        indices=parse_indices(parameters.get("indices")),
+        percentiles=tuple(statistics.get("percentiles") or ()),
+        histogram=HistogramSpec.from_dict(histogram) if histogram is not None else None,
+        aggregation=None if parameters.get("aggregation") is None else parse_aggregation(parameters["aggregation"]),
+        pixel_rule=parameters.get("pixel_rule", "center"),
+        min_coverage=float(parameters.get("min_coverage", 0.0)),
+    )
+
+
+def parse_pixel_rule(value: Any) -> str:
+    """``center`` (default, also for null), ``all_touched`` or ``coverage``."""
+    if value is None:
+        return "center"
+    if not isinstance(value, str) or value not in PIXEL_RULES:
+        raise InvalidInput(
+            f"pixel_rule: must be one of {', '.join(repr(r) for r in PIXEL_RULES)}, got {_describe(value)}",
+            field="pixel_rule",
+        )
+    return value
 
 
 # ------------------------------------------------------------------------ statistics options

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
@@ -15,11 +18,15 @@ from fis.clouds import load_model
 from fis.compute import compute_series
 from fis.config import Settings
 from fis.db import make_engine, make_session_factory, transaction
+from fis.errors import InvalidInput
+from fis.incremental import StoredPart, find_reusable, merge, scenes_to_compute, stored_part
 from fis.observation import SeriesResult
 from fis.orm import TimeSeries
 from fis.raster import DatasetCache
-from fis.request import TimeseriesRequest
-from fis.store import find_scenes, get_scene, register_cloud_layers, save_series
+from fis.request import TimeseriesRequest, request_from_parameters
+from fis.store import _observation_row, errors_of, find_scenes, get_scene, get_series, observations_of, register_cloud_layers, save_series
+from fis.timerange import TimeRange
+from fis.catalog.records import SceneRecord
 from fis.timeseries import Engine, Progress
 
 
@@ -56,11 +63,22 @@ class Services:
             return self._engine
 
     def run_timeseries(self, request: TimeseriesRequest, *, progress: Progress | None = None) -> tuple[TimeSeries, SeriesResult]:
-        """Find the scenes, compute every observation, then store the series in one transaction."""
+        """Find the scenes, compute every observation, then store the series in one transaction.
+
+        When a stored series has the same geometry and parameters and the request's range extends
+        its range, the dates that series covers are taken from it and only the others are computed
+        (:mod:`fis.incremental`; ``result.reused`` / ``result.computed`` count them).
+        """
+        part: StoredPart | None = None
         with self.sessions() as session:
             # an aggregation whose last interval is extended also reads that interval's extra time
             scenes = find_scenes(session, request.aoi.geometry_4326, covered_range(request.time_range, request.aggregation))
-        result = compute_series(self.engine, request, scenes, progress=progress)
+            if request.aggregation is None:
+                wanted = {**request.parameters(), "model": self.engine.model.name}
+                stored = find_reusable(session, request.aoi.geometry_4326, wanted, request.time_range)
+                if stored is not None:
+                    part = stored_part(stored, request.time_range)
+        result = self._compute_reusing(request, scenes, part, progress)
         parameters = {**request.parameters(), "grid": result.grid, "model": result.model}
         with transaction(self.sessions) as session:
             series = save_series(
@@ -71,6 +89,71 @@ class Services:
                 result=result,
                 warnings=[*request.aoi.warnings, *result.warnings],
             )
+        return series, result
+
+    def _compute_reusing(
+        self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], part: StoredPart | None, progress: Progress | None
+    ) -> SeriesResult:
+        fresh = compute_series(self.engine, request, scenes_to_compute(scenes, part), progress=progress)
+        if part is not None and fresh.grid and part.grid and json.loads(json.dumps(fresh.grid)) != part.grid:
+            # the new dates chose another grid (e.g. another CRS): nothing stored is comparable
+            part = None
+            fresh = compute_series(self.engine, request, scenes, progress=progress)
+        merged = merge(part, fresh)
+        return dataclasses.replace(merged, reused=part.reused if part is not None else 0)
+
+    def refresh_series(
+        self, series_id: str, *, now: dt.datetime | None = None, progress: Progress | None = None
+    ) -> tuple[TimeSeries, SeriesResult]:
+        """Extend a stored series to ``now`` (UTC) and add the archive's new dates, in one transaction.
+
+        New dates are the UTC dates with scenes in the extended range that the series has no
+        observation (or error) for: later acquisitions, and earlier ones ingested since. Nothing
+        stored is recomputed, even if another scene of a stored date was ingested since.
+        """
+        now = now or dt.datetime.now(dt.timezone.utc)
+        with self.sessions() as session:
+            series = get_series(session, series_id)
+            parameters = dict(series.parameters or {})
+            if parameters.get("aggregation") is not None:
+                raise InvalidInput(
+                    "refresh: a series with aggregation cannot be extended in place (its last interval would change); "
+                    "POST the request again with a longer time_range",
+                    field="aggregation",
+                )
+            stored_range = TimeRange(series.time_from, series.time_to)
+            new_range = TimeRange(stored_range.start, max(now, stored_range.end))
+            geometry = series.geometry
+            stored_obs = observations_of(series)
+            stored_errors = errors_of(series)
+            stored_dates = {o.date for o in stored_obs} | {e.date for e in stored_errors}
+            scenes = [
+                s for s in find_scenes(session, geometry, new_range)
+                if s.date not in stored_dates
+            ]
+        request = request_from_parameters(geometry, parameters, new_range)
+        fresh = compute_series(self.engine, request, scenes, progress=progress)
+        with transaction(self.sessions) as session:
+            series = get_series(session, series_id)
+            series.observations.extend(_observation_row(obs) for obs in fresh.observations)
+            series.errors = [*(series.errors or []), *(e.to_json() for e in fresh.errors)]
+            series.warnings = [*(series.warnings or []), *fresh.warnings]
+            series.time_to = new_range.end
+            series.parameters = {**parameters, "time_range": new_range.to_dict(), "grid": parameters.get("grid") or fresh.grid}
+            if series.errors:
+                series.status = "PARTIAL"
+            session.flush()
+        result = SeriesResult(
+            observations=tuple(sorted((*stored_obs, *fresh.observations), key=lambda o: o.date)),
+            errors=tuple(sorted((*stored_errors, *fresh.errors), key=lambda e: e.date)),
+            model=fresh.model or str(parameters.get("model", "")),
+            grid=parameters.get("grid") or fresh.grid,
+            warnings=fresh.warnings,
+            reused=len(stored_obs) + len(stored_errors),
+        )
+        with self.sessions() as session:
+            series = get_series(session, series_id)
+            session.expunge_all()
         return series, result
 
     def compute_cloud_layers(

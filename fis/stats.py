@@ -25,12 +25,56 @@ STATISTICS: Final[Mapping[str, Callable[[np.ndarray], float]]] = {
 NDVI_STATISTICS: Final[tuple[str, ...]] = ("mean", "min", "max", "std", "median", "p10", "p25", "p75", "p90")
 
 
-def summarise(values: np.ndarray, names: tuple[str, ...] = NDVI_STATISTICS) -> dict[str, float | None]:
-    """Each named statistic of a 1-D array of valid values; all ``None`` when it is empty."""
+def summarise(
+    values: np.ndarray, names: tuple[str, ...] = NDVI_STATISTICS, weights: np.ndarray | None = None
+) -> dict[str, float | None]:
+    """Each named statistic of a 1-D array of valid values; all ``None`` when it is empty.
+
+    With ``weights`` (one per value, > 0: the pixel's covered fraction) the mean is the
+    weighted mean, std the weighted population std ``sqrt(sum w (v - m)^2 / sum w)``, the
+    median and percentiles are :func:`weighted_quantile` and min/max are over all values.
+    """
     flat = np.asarray(values, dtype=np.float64).ravel()
     if flat.size == 0:
         return {name: None for name in names}
-    return {name: STATISTICS[name](flat) for name in names}
+    if weights is None:
+        return {name: STATISTICS[name](flat) for name in names}
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    mean = float(np.sum(w * flat) / np.sum(w))
+    out: dict[str, float | None] = {}
+    for name in names:
+        if name == "mean":
+            out[name] = mean
+        elif name == "std":
+            out[name] = float(np.sqrt(np.sum(w * (flat - mean) ** 2) / np.sum(w)))
+        elif name == "min":
+            out[name] = float(np.min(flat))
+        elif name == "max":
+            out[name] = float(np.max(flat))
+        elif name == "median":
+            out[name] = weighted_quantile(flat, w, 0.5)
+        else:  # pNN
+            out[name] = weighted_quantile(flat, w, float(name[1:]) / 100)
+    return out
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` weighted by ``weights`` (exactextract's definition).
+
+    Sorted ascending, value k (0-based) of n sits at ``S_k = k w_k + (n - 1) sum_{i<k} w_i``; the
+    quantile is the linear interpolation at ``h = q S_n`` with ``S_n = (n - 1) sum w``. With equal
+    weights this is numpy's default (linear interpolation between closest ranks).
+    """
+    order = np.argsort(values, kind="stable")
+    v = np.asarray(values, dtype=np.float64)[order]
+    w = np.asarray(weights, dtype=np.float64)[order]
+    n = v.size
+    if n == 1:
+        return float(v[0])
+    before = np.concatenate(([0.0], np.cumsum(w)[:-1]))
+    s = np.arange(n) * w + (n - 1) * before
+    h = q * (n - 1) * float(np.sum(w))
+    return float(np.interp(h, s, v))
 
 
 def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
@@ -42,9 +86,14 @@ def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
         return np.where(total != 0, (nir64 - red64) / total, np.nan)
 
 
-def mean_or_none(values: np.ndarray) -> float | None:
-    """Mean of a 1-D array, ``None`` when empty."""
-    return float(np.mean(values, dtype=np.float64)) if values.size else None
+def mean_or_none(values: np.ndarray, weights: np.ndarray | None = None) -> float | None:
+    """Mean (weighted by ``weights`` when given) of a 1-D array, ``None`` when empty."""
+    if not values.size:
+        return None
+    if weights is None:
+        return float(np.mean(values, dtype=np.float64))
+    w = np.asarray(weights, dtype=np.float64)
+    return float(np.sum(w * values.astype(np.float64)) / np.sum(w))
 
 
 # --- requested percentiles ----------------------------------------------------------------------
@@ -56,11 +105,14 @@ def percentile_key(q: float) -> str:
     return f"p{text}"
 
 
-def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> dict[str, float | None]:
-    """``{percentile_key(q): value}`` with numpy's linear interpolation; ``None`` when empty."""
+def percentiles(values: np.ndarray, qs: tuple[float, ...], weights: np.ndarray | None = None) -> dict[str, float | None]:
+    """``{percentile_key(q): value}`` with numpy's linear interpolation (:func:`weighted_quantile`
+    with ``weights``); ``None`` when empty."""
     flat = np.asarray(values, dtype=np.float64).ravel()
     if flat.size == 0:
         return {percentile_key(q): None for q in qs}
+    if weights is not None:
+        return {percentile_key(q): weighted_quantile(flat, weights, q) for q in qs}
     return {percentile_key(q): float(np.quantile(flat, q)) for q in qs}
 
 
@@ -160,12 +212,16 @@ def _tidy(edges: np.ndarray, fixed: bool) -> np.ndarray:
     return rounded if bool(np.all(np.diff(rounded) > 0)) else edges
 
 
-def histogram(values: np.ndarray, spec: HistogramSpec) -> dict[str, Any] | None:
+def histogram(values: np.ndarray, spec: HistogramSpec, weights: np.ndarray | None = None) -> dict[str, Any] | None:
     """Exact bin counts of every value: ``{"bins": [{"low", "high", "count"}], "underflow", "overflow"}``.
 
     A bin holds ``low <= v < high``; the last bin also holds ``v == high``. Values below the
     first edge are ``underflow``, above the last ``overflow``. ``None`` when there are no values.
+    With ``weights`` (pixel rule ``coverage``) every count is the sum of the weights of its
+    values (a float: coverage-weighted frequencies, as exactextract's ``frac``/``frequency``).
     """
+    if weights is not None:
+        return _weighted_histogram(values, spec, np.asarray(weights, dtype=np.float64).ravel())
     flat = np.asarray(values, dtype=np.float64).ravel()
     if flat.size == 0:
         return None
@@ -186,4 +242,28 @@ def histogram(values: np.ndarray, spec: HistogramSpec) -> dict[str, Any] | None:
         ],
         "underflow": int(below.sum()),
         "overflow": int(above.sum()),
+    }
+
+
+def _weighted_histogram(values: np.ndarray, spec: HistogramSpec, weights: np.ndarray) -> dict[str, Any] | None:
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if flat.size == 0:
+        return None
+    edges = spec.edges_for(flat)
+    assert edges is not None
+    if not np.all(np.isfinite(edges)):
+        return None
+    n = edges.size - 1
+    below = flat < edges[0]
+    above = flat > edges[-1]
+    keep = ~below & ~above
+    index = np.searchsorted(edges, flat[keep], side="right") - 1
+    index[index >= n] = n - 1
+    counts = np.bincount(index, weights=weights[keep], minlength=n)
+    return {
+        "bins": [
+            {"low": float(edges[i]), "high": float(edges[i + 1]), "count": float(counts[i])} for i in range(n)
+        ],
+        "underflow": float(weights[below].sum()),
+        "overflow": float(weights[above].sum()),
     }

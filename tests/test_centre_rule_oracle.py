@@ -71,3 +71,33 @@ def test_count_and_mean_equal_rasterstats(archive, index: int) -> None:
     # and the polygon's total pixel count (no-data included) equals rasterstats with nodata off
     (everything,) = zonal_stats(geometry, band_file, stats=["count"], all_touched=False, nodata=-1)
     assert obs.pixels.total == everything["count"]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_all_touched_count_and_mean_equal_rasterstats(archive, index: int) -> None:
+    geometry = irregular_polygons()[index]
+    band_file = archive.assets["B04"].href
+    (oracle,) = zonal_stats(geometry, band_file, stats=["count", "mean"], all_touched=True)
+    request = make_request(json.loads(json.dumps(mapping(geometry))), pixel_rule="all_touched")
+    (obs,) = Engine(load_model("s2cloudless-v0.1")).compute(request, [archive]).observations
+    assert obs.pixels.valid == oracle["count"]
+    assert obs.bands["B04"] * 10000 == pytest.approx(oracle["mean"], rel=1e-6)
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_coverage_mean_equals_exactextract(archive, index: int) -> None:
+    """The coverage rule's weighted means (band and NDVI) against exactextract on the same GeoTIFFs."""
+    import rasterio
+    from exactextract import exact_extract
+
+    geometry = irregular_polygons()[index]
+    b04_file, b08_file = archive.assets["B04"].href, archive.assets["B08"].href
+    feature = {"type": "Feature", "properties": {}, "geometry": mapping(geometry)}
+    with rasterio.open(b04_file) as b04, rasterio.open(b08_file) as b08:
+        (b04_stats,) = exact_extract(b04, [feature], ["mean", "count"])
+        (b08_stats,) = exact_extract(b08, [feature], ["mean"])
+    request = make_request(json.loads(json.dumps(mapping(geometry))), pixel_rule="coverage")
+    (obs,) = Engine(load_model("s2cloudless-v0.1")).compute(request, [archive]).observations
+    # exactextract skips no-data (DN 0) pixels; so does the engine (both bands share the holes)
+    assert obs.bands["B04"] * 10000 == pytest.approx(b04_stats["properties"]["mean"], abs=1e-6, rel=1e-6)
+    assert obs.bands["B08"] * 10000 == pytest.approx(b08_stats["properties"]["mean"], abs=1e-6, rel=1e-6)

@@ -317,6 +317,22 @@ def _request_schemas() -> dict[str, Schema]:
             },
             "statistics": nullable(ref("StatisticsOptions")),
             "aggregation": nullable(ref("AggregationOptions")),
+            "pixel_rule": {
+                "type": ["string", "null"], "enum": ["center", "all_touched", "coverage", None], "default": "center",
+                "description": "Which pixels belong to the polygon. `center`: the pixel's centre is inside (rasterstats' "
+                               "default); `all_touched`: every pixel the polygon touches (unweighted); `coverage`: every "
+                               "pixel the polygon covers at all, weighted by the exact fraction of its area inside "
+                               "(as exactextract does): band means, NDVI/index mean and std (weighted population std), "
+                               "cloud_fraction (weight of cloudy valid pixels / weight of valid pixels), the model's "
+                               "mean vector and median/percentiles (exactextract's weighted quantile) are weighted; "
+                               "histogram counts are coverage-weighted frequencies (floats); min/max and the `pixels` "
+                               "counts are over the pixels with weight > 0. Every rule gives a polygon smaller than a "
+                               "pixel at least the pixel holding its centroid.",
+            },
+            "min_coverage": {
+                "type": ["number", "null"], "minimum": 0, "maximum": 1, "default": 0,
+                "description": "With `pixel_rule: coverage` only: leave out pixels whose covered fraction is smaller.",
+            },
         },
         required=["geometry", "time_range"],
         additional=False,
@@ -428,10 +444,11 @@ def _observation_schemas() -> dict[str, Schema]:
         {
             "bins": {"type": "array", "items": obj(
                 {"low": number("Lower edge (inclusive)."), "high": number("Upper edge (exclusive; inclusive for the last bin)."),
-                 "count": {"type": "integer", "minimum": 0}},
+                 "count": {"type": "number", "minimum": 0,
+                           "description": "Pixel count (an integer); with pixel_rule coverage the sum of the pixels' covered fractions."}},
                 required=["low", "high", "count"])},
-            "underflow": {"type": "integer", "minimum": 0, "description": "Values below the first edge."},
-            "overflow": {"type": "integer", "minimum": 0, "description": "Values above the last edge."},
+            "underflow": {"type": "number", "minimum": 0, "description": "Values below the first edge (weighted like count)."},
+            "overflow": {"type": "number", "minimum": 0, "description": "Values above the last edge (weighted like count)."},
         },
         required=["bins", "underflow", "overflow"],
     )
@@ -556,6 +573,8 @@ def _series_schemas() -> dict[str, Schema]:
             "grid": ref("Grid"),
             "model": string("Cloud model manifest name."),
             "mask_clouds": {"type": "boolean", "description": "Only when requested."},
+            "pixel_rule": {"enum": ["all_touched", "coverage"], "description": "Only when not `center`."},
+            "min_coverage": number("Only when given (> 0)."),
             "indices": {"type": "object", "additionalProperties": {"type": "string"},
                         "description": "Only when requested: name -> band math (built-ins with their formula)."},
             "statistics": obj(
@@ -603,6 +622,10 @@ def _series_schemas() -> dict[str, Schema]:
             "warnings": {"type": "array", "items": {"type": "string"},
                          "description": "E.g. that the geometry was repaired or its own crs ignored."},
             "links": ref("SeriesLinks"),
+            "reused": {"type": "integer", "minimum": 0,
+                       "description": "POST and refresh only: dates (observations and errors) taken from a stored series "
+                                      "with the same geometry and parameters instead of computed."},
+            "computed": {"type": "integer", "minimum": 0, "description": "POST and refresh only: dates computed."},
         },
         required=["id", "status", "created_at", "time_range", "geometry", "parameters", "model", "filter",
                   "summary", "observations", "errors", "warnings", "links"],
@@ -987,6 +1010,34 @@ def _timeseries_item_path() -> Schema:
     }
 
 
+def _timeseries_refresh_path() -> Schema:
+    counts = {
+        "X-FIS-Reused": header("Dates taken from storage (also `reused` in JSON).", pattern="^[0-9]+$"),
+        "X-FIS-Computed": header("Dates computed (also `computed` in JSON).", pattern="^[0-9]+$"),
+    }
+    return {
+        "parameters": [ref("SeriesId", "parameters")],
+        "post": operation(
+            "Extend a stored time series to today's archive",
+            "Extends the series' `to` to now (UTC) and adds an observation for every date of the archive in its range "
+            "that the series does not have yet (later acquisitions, or earlier ones ingested since). Nothing stored is "
+            "recomputed. Updates the series in one transaction and returns it with `reused` (stored dates) and "
+            "`computed` (new dates). Series with `aggregation` cannot be refreshed (400, field `aggregation`).",
+            tag="timeseries", operation_id="refreshTimeseries",
+            parameters=[ref("Format", "parameters")],
+            responses={
+                "200": {
+                    "description": "The extended series (same id).",
+                    "headers": counts,
+                    "content": {**json_content(ref("TimeseriesResponse")), **csv_content(), **geojson_content()},
+                },
+                "400": ref("BadRequest", "responses"),
+                "404": ref("NotFound", "responses"),
+            },
+        ),
+    }
+
+
 def _scenes_path() -> Schema:
     return {
         "get": operation(
@@ -1095,6 +1146,7 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             "/healthz": _health_path(),
             f"{API}/timeseries": _timeseries_collection_path(server_url),
             f"{API}/timeseries/{{series_id}}": _timeseries_item_path(),
+            f"{API}/timeseries/{{series_id}}/refresh": _timeseries_refresh_path(),
             f"{API}/scenes": _scenes_path(),
             f"{API}/scenes/{{scene_id}}": _scene_item_path(),
             f"{API}/scenes/{{scene_id}}/{{layer}}": _scene_layer_path(),

@@ -12,7 +12,7 @@ from fis.api.views import CloudFilter, csv_response, geojson_response, series_js
 from fis.app import services
 from fis.db import transaction
 from fis.errors import InvalidInput
-from fis.observation import Observation
+from fis.observation import Observation, SeriesResult
 from fis.request import parse_timeseries_request
 from fis.store import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
 
@@ -24,14 +24,34 @@ def create_timeseries() -> ResponseReturnValue:
     fmt = response_format(request)
     ts_request = parse_timeseries_request(json_body(request))
     series, result = services(current_app).run_timeseries(ts_request)
+    return _computed_response(series, result, fmt, status=201)
+
+
+@blueprint.post("/<series_id>/refresh")
+def refresh_timeseries(series_id: str) -> ResponseReturnValue:
+    """Extend a stored series to today's archive: only dates after its range are computed."""
+    fmt = response_format(request)
+    series, result = services(current_app).refresh_series(series_id)
+    return _computed_response(series, result, fmt, status=200)
+
+
+def _computed_response(series: Any, result: SeriesResult, fmt: str, *, status: int) -> ResponseReturnValue:
+    """A just computed (or extended) series, with how many dates were reused and computed."""
     view = CloudFilter.from_parameters(series.parameters)
     observations = list(result.observations)
+    counts = {"X-FIS-Reused": str(result.reused), "X-FIS-Computed": str(result.computed)}
     if fmt in ("csv", "long_csv"):
-        return csv_response(series, observations, view, status=201, long=fmt == "long_csv")
+        response = csv_response(series, observations, view, status=status, long=fmt == "long_csv")
+        response.headers.update(counts)
+        return response
     body = series_json(series, observations, list(result.errors), view, _details(observations))
+    body["reused"] = result.reused
+    body["computed"] = result.computed
     if fmt == "geojson":
-        return geojson_response(body, status=201)
-    return jsonify(body), 201, {"Location": body["links"]["self"]}
+        response = geojson_response(body, status=status)
+        response.headers.update(counts)
+        return response
+    return jsonify(body), status, {"Location": body["links"]["self"], **counts}
 
 
 @blueprint.get("")
