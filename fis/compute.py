@@ -13,18 +13,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from fis.aggregation import Aggregation, Interval, covered_range, intervals
 from fis.catalog.records import SceneRecord
 from fis.clouds import CloudModel
-from fis.observation import Observation, ObservationError, SeriesResult
+from fis.observation import ObservationError, SeriesResult
 from fis.reductions import (
     ClearComposite,
     DatePixels,
-    DateReduction,
     Sample,
     StatisticsOptions,
     date_sample,
@@ -32,14 +28,9 @@ from fis.reductions import (
     reduce_sample,
 )
 from fis.request import TimeseriesRequest
-from fis.timeseries import Engine, Progress
+from fis.timeseries import Engine, Progress, ReducedDate, predict_vectors, series_result
 
-__all__ = ["compute_series", "uses_options"]
-
-
-def uses_options(request: TimeseriesRequest) -> bool:
-    """True when the request asks for anything beyond the default statistics."""
-    return not request.statistics.is_default or request.aggregation is not None
+__all__ = ["compute_series"]
 
 
 def compute_series(
@@ -50,14 +41,6 @@ def compute_series(
         return engine.compute(request, scenes, progress=progress)
     return _aggregated(engine, request, request.aggregation, scenes, progress)
 
-
-@dataclass(frozen=True)
-class _Row:
-    date: dt.date
-    datetime: dt.datetime
-    scenes: tuple[str, ...]
-    reduction: DateReduction
-    interval: dict[str, object] | None = None
 
 
 def _aggregated(
@@ -73,7 +56,7 @@ def _aggregated(
     # an extended last interval reads the scenes of its extra time too
     reading = dataclasses.replace(request, time_range=covered_range(request.time_range, aggregation))
     bucket = _Bucket(model, options, aggregation.pick)
-    rows: list[_Row] = []
+    rows: list[ReducedDate] = []
     errors: list[ObservationError] = []
     warnings: list[str] = []
     grid: dict[str, object] = {}
@@ -92,7 +75,7 @@ def _aggregated(
     while k < len(spans):
         rows.append(bucket.close(spans[k]))
         k += 1
-    return _result(model, rows, errors, grid, tuple(warnings))
+    return series_result(model, rows, errors, grid, tuple(warnings))
 
 
 class _Bucket:
@@ -127,7 +110,7 @@ class _Bucket:
             self.samples.append(sample)
         return [f"{date.isoformat()} ({', '.join(scenes)}): {w}" for w in sample.warnings]
 
-    def close(self, interval: Interval) -> _Row:
+    def close(self, interval: Interval) -> ReducedDate:
         """The row of ``interval`` from the dates added since the last close."""
         dates, samples = self.dates, self.samples
         composite = self.composite.sample() if self.pick == "clear_mean" else None
@@ -141,7 +124,7 @@ class _Bucket:
             sample = pool([dataclasses.replace(s, warnings=()) for s in samples]) if samples else _empty_sample(self.options)
         reduction = reduce_sample(dataclasses.replace(sample, warnings=()), self.options)
         used = [d.isoformat() for d, _, _ in dates]
-        return _Row(
+        return ReducedDate(
             date=interval.start.date(),
             datetime=interval.start,
             scenes=tuple(s for _, _, ids in dates for s in ids),
@@ -156,7 +139,7 @@ def _least_cloudy(model: CloudModel, samples: list[Sample], options: StatisticsO
     A date without valid pixels comes last; an unknown measure ranks after any known one.
     """
     reductions = [reduce_sample(s, StatisticsOptions(mask_clouds=options.mask_clouds)) for s in samples]
-    probabilities = _predict(model, [r.model_vector for r in reductions])
+    probabilities = predict_vectors(model, [r.model_vector for r in reductions])
 
     def key(i: int) -> tuple[object, ...]:
         r, p = reductions[i], probabilities[i]
@@ -176,36 +159,3 @@ def _empty_sample(options: StatisticsOptions) -> Sample:
         band_values={}, variables={name: None for name in options.variables}, model_sum=None, model_count=0,
         cloud_source=None,
     )
-
-
-def _predict(model: CloudModel, vectors: list[np.ndarray | None]) -> list[float | None]:
-    rows = [v for v in vectors if v is not None]
-    if not rows:
-        return [None] * len(vectors)
-    predicted = iter(model.predict(np.vstack(rows)).tolist())
-    return [next(predicted) if v is not None else None for v in vectors]
-
-
-def _result(
-    model: CloudModel, rows: list[_Row], errors: list[ObservationError], grid: dict[str, object], warnings: tuple[str, ...]
-) -> SeriesResult:
-    probabilities = _predict(model, [r.reduction.model_vector for r in rows])
-    observations = tuple(
-        Observation(
-            date=r.date,
-            datetime=r.datetime,
-            scenes=r.scenes,
-            ndvi=r.reduction.ndvi,
-            bands=r.reduction.bands,
-            cloud_probability=p,
-            cloud_fraction=r.reduction.cloud_fraction,
-            pixels=r.reduction.pixels,
-            cloud_source=r.reduction.cloud_source,
-            indices=r.reduction.indices,
-            percentiles=r.reduction.percentiles,
-            histograms=r.reduction.histograms,
-            interval=r.interval,
-        )
-        for r, p in zip(rows, probabilities)
-    )
-    return SeriesResult(observations=observations, errors=tuple(errors), model=model.name, grid=grid, warnings=warnings)

@@ -68,11 +68,53 @@ class DateItem:
 
 
 @dataclass(frozen=True)
-class _DateResult:
+class ReducedDate:
+    """One row of a series before the batched cloud-model call: a date (or an interval) reduced."""
+
     date: dt.date
     datetime: dt.datetime
     scenes: tuple[str, ...]
     reduction: DateReduction
+    interval: dict[str, object] | None = None
+
+
+def predict_vectors(model: CloudModel, vectors: list[np.ndarray | None]) -> list[float | None]:
+    """P(cloud) of each averaged band vector in one model call (None stays None)."""
+    rows = [v for v in vectors if v is not None]
+    if not rows:
+        return [None] * len(vectors)
+    predicted = iter(model.predict(np.vstack(rows)).tolist())
+    return [next(predicted) if v is not None else None for v in vectors]
+
+
+def series_result(
+    model: CloudModel,
+    rows: list[ReducedDate],
+    errors: list[ObservationError],
+    grid: dict[str, Any],
+    warnings: tuple[str, ...],
+) -> SeriesResult:
+    """Observations of reduced rows, with ``cloud_probability`` from one batched model call."""
+    probabilities = predict_vectors(model, [r.reduction.model_vector for r in rows])
+    observations = tuple(
+        Observation(
+            date=r.date,
+            datetime=r.datetime,
+            scenes=r.scenes,
+            ndvi=r.reduction.ndvi,
+            bands=r.reduction.bands,
+            cloud_probability=p,
+            cloud_fraction=r.reduction.cloud_fraction,
+            pixels=r.reduction.pixels,
+            cloud_source=r.reduction.cloud_source,
+            indices=r.reduction.indices,
+            percentiles=r.reduction.percentiles,
+            histograms=r.reduction.histograms,
+            interval=r.interval,
+        )
+        for r, p in zip(rows, probabilities)
+    )
+    return SeriesResult(observations=observations, errors=tuple(errors), model=model.name, grid=grid, warnings=warnings)
 
 
 class Engine:
@@ -96,7 +138,7 @@ class Engine:
         Each date is reduced with the request's statistics options (clear-pixel statistics,
         indices, percentiles, histograms); temporal aggregation is :mod:`fis.compute`'s.
         """
-        results: list[_DateResult] = []
+        results: list[ReducedDate] = []
         errors: list[ObservationError] = []
         layout: RequestLayout | None = None
         def reduce(pixels: DatePixels) -> DateReduction:
@@ -110,29 +152,11 @@ class Engine:
             if isinstance(item.outcome, ObservationError):
                 errors.append(item.outcome)
             else:
-                results.append(_DateResult(item.date, item.datetime, item.scenes, item.outcome))  # type: ignore[arg-type]
+                results.append(ReducedDate(item.date, item.datetime, item.scenes, item.outcome))  # type: ignore[arg-type]
             layout = item.layout
-        probabilities = self._probabilities([r.reduction.model_vector for r in results])
-        observations = tuple(
-            Observation(
-                date=r.date,
-                datetime=r.datetime,
-                scenes=r.scenes,
-                ndvi=r.reduction.ndvi,
-                bands=r.reduction.bands,
-                cloud_probability=p,
-                cloud_fraction=r.reduction.cloud_fraction,
-                pixels=r.reduction.pixels,
-                cloud_source=r.reduction.cloud_source,
-                indices=r.reduction.indices,
-                percentiles=r.reduction.percentiles,
-                histograms=r.reduction.histograms,
-            )
-            for r, p in zip(results, probabilities)
-        )
         grid = layout.grid.to_dict() if layout is not None else {}
         warnings = tuple(f"{r.date.isoformat()} ({', '.join(r.scenes)}): {w}" for r in results for w in r.reduction.warnings)
-        return SeriesResult(observations=observations, errors=tuple(errors), model=self.model.name, grid=grid, warnings=warnings)
+        return series_result(self.model, results, errors, grid, warnings)
 
     def iter_dates(
         self,
@@ -290,13 +314,6 @@ class Engine:
         settings = request.cloud_mask
         mask = cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
         return probability, mask
-
-    def _probabilities(self, vectors: list[np.ndarray | None]) -> list[float | None]:
-        rows = [v for v in vectors if v is not None]
-        if not rows:
-            return [None] * len(vectors)
-        predicted = iter(self.model.predict(np.vstack(rows)).tolist())
-        return [next(predicted) if v is not None else None for v in vectors]
 
 
 def _reference_href(scene: SceneRecord) -> str:
