@@ -114,6 +114,9 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError("fis serve did not answer /healthz within 60 s")
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def rss_mb(self) -> float | None:
         if self.proc is None:
             return None
@@ -183,7 +186,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def run_phase(name: str, port: int, *, clients: int, duration: float, max_requests: int, post_share: float,
-              series_ids: list[str], archive: Any, hectares: float, seed: int) -> dict[str, Any]:
+              series_ids: list[str], archive: Any, hectares: float, seed: int, alive: Any = lambda: True) -> dict[str, Any]:
     """N client threads until ``duration`` or ``max_requests``; per kind latencies and errors."""
     deadline = time.monotonic() + duration
     lock = threading.Lock()
@@ -217,6 +220,8 @@ def run_phase(name: str, port: int, *, clients: int, duration: float, max_reques
                 samples[kind].append(elapsed)
                 if problem:
                     errors[kind].append(problem)
+            if problem and not alive():
+                return  # the server is gone: stop instead of counting connection refusals
         if conn is not None:
             conn.close()
 
@@ -292,13 +297,18 @@ def main() -> None:
         for i, name in enumerate(p.strip() for p in args.phases.split(",") if p.strip()):
             if name not in shares:
                 parser.error(f"unknown phase {name!r}; use get, post, mixed")
+            if not server.alive():
+                print(f"phase {name}: skipped, the server is no longer running", flush=True)
+                continue
             print(f"phase {name}: {args.clients} clients for {args.duration:g} s ...", flush=True)
             phases.append(run_phase(
                 name, server.port, clients=args.clients, duration=args.duration, max_requests=args.max_requests,
                 post_share=shares[name], series_ids=series_ids, archive=archive, hectares=args.hectares, seed=i,
+                alive=server.alive,
             ))
         peak = server.rss_mb()
-        if server.proc is not None and server.proc.poll() is not None:
+        server_died = not server.alive()
+        if server_died:
             print(f"THE SERVER DIED (exit {server.proc.returncode}); last lines of its log:", flush=True)
             print("\n".join((server.tmp / "server.log").read_text(errors="replace").splitlines()[-4:]))
     finally:
@@ -320,12 +330,13 @@ def main() -> None:
     out.write_text(json.dumps({
         "meta": {"timestamp": stamp, "server": args.server, "clients": args.clients, "duration_s": args.duration, "hectares": args.hectares,
                  "server_threads": args.server_threads, "archive": archive.describe(), "cpus": os.cpu_count(),
-                 "server_peak_rss_mb": peak, "seed_post_seconds": seed_times},
+                 "server_peak_rss_mb": peak, "seed_post_seconds": seed_times, "server_died": server_died,
+                 "loadavg_1min_end": os.getloadavg()[0]},
         "phases": phases,
     }, indent=1) + "\n")
     print(f"written {out}")
     failed = sum(k["errors"] for p in phases if p["phase"] == "get" for k in p["kinds"].values())
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed or server_died else 0)
 
 
 if __name__ == "__main__":

@@ -321,9 +321,16 @@ def decimated_model_bands(tiles: list[Tile], transform: Any, width: int, height:
     from rasterio.warp import reproject
 
     stack = np.full((height, width, len(MODEL_BANDS)), np.nan)
+    left, top = transform.c, transform.f
+    right, bottom = left + width * transform.a, top + height * transform.e
     for k, band in enumerate(MODEL_BANDS):
         out = stack[:, :, k]
         for tile in tiles:
+            b_left, b_bottom, b_right, b_top, _, _ = Bounds.of(tile.files[band])
+            if b_left >= right or b_right <= left or b_bottom >= top or b_top <= bottom:
+                continue  # the tile does not reach the grid
+            if not np.isnan(out).any():
+                break  # earlier tiles covered every cell (first tile wins)
             with rasterio.open(tile.files[band]) as ds:
                 if rule == "area":
                     dst = np.zeros((height, width), dtype=np.float32)

@@ -7,7 +7,8 @@
     python benchmarks/run.py --sizes 100 --repeats 5 --paths ours,peer_a
     python benchmarks/run.py --profile        # also cProfile ours (cold and warm) per size
 
-Every (path, size) runs in ``--repeats`` fresh subprocesses; each process times one *cold* request
+Every (path, size) runs in ``--repeats`` fresh subprocesses, the paths taking turns (round-robin, so a busy
+machine slows them alike); each process times one *cold* request
 (fresh process, empty open-dataset cache) and one *warm* one (same process: for ours the same
 Engine, datasets kept open, the service's case), and reports its peak RSS. Results: a table on
 stdout and ``benchmarks/results/<timestamp>.json`` + ``.csv``. See docs/benchmarks.md.
@@ -270,7 +271,8 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--hectares", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--archive-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--archive-size", type=int, default=None, help="archive width in 10 m pixels [enough for the "
+                        "largest size: 1100 for 10,000 ha, 200 for 100 ha]")
     parser.add_argument("--warm", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--records", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", default=None, help=argparse.SUPPRESS)
@@ -293,7 +295,7 @@ def main() -> None:
         parser.error(f"unknown path(s) {unknown}; known: {', '.join(PATHS)}")
     if "ours" not in paths:
         paths.insert(0, "ours")
-    archive = ensure_archive(archive_size_for(max(sizes)))
+    archive = ensure_archive(args.archive_size or archive_size_for(max(sizes)))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     print(f"archive: {archive.describe()}", flush=True)
@@ -308,40 +310,50 @@ def main() -> None:
     started = time.perf_counter()
     for hectares in sizes:
         ours_records = None
+        active = []
         for path in paths:
             if hectares > MAX_HA.get(path, float("inf")) and not args.all_sizes:
                 rows.append({"path": path, "hectares": hectares, "skipped": f"only up to {MAX_HA[path]:g} ha (--all-sizes)"})
-                continue
-            reports = []
-            n = 1 if path in DIAGNOSTIC else (repeats if hectares <= 100 else big_repeats)
-            for r in range(n):
+            else:
+                active.append(path)
+        # round-robin over the paths (ours, peer A, peer B, ours, ...) so that every path sees the same
+        # background load: the ratios stay meaningful on a busy machine
+        reports: dict[str, list[dict[str, Any]]] = {path: [] for path in active}
+        n_of = {path: 1 if path in DIAGNOSTIC else (repeats if hectares <= 100 else big_repeats) for path in active}
+        for r in range(max(n_of.values(), default=0)):
+            for path in active:
+                done = reports[path]
+                if r >= n_of[path] or (done and "not_available" in done[0]):
+                    continue
                 rep = run_worker(path, hectares, archive.size_px, warm=1, records=(r == 0))
-                reports.append(rep)
+                done.append(rep)
                 if "not_available" in rep:
-                    break
-                print(f"  {path:<17} {hectares:>7g} ha  run {r + 1}/{n}: cold {rep['cold_s']:.3f} s, "
+                    print(f"  {path:<17} {hectares:>7g} ha  NOT AVAILABLE YET: {rep['not_available']}", flush=True)
+                    continue
+                print(f"  {path:<17} {hectares:>7g} ha  run {r + 1}/{n_of[path]}: cold {rep['cold_s']:.3f} s, "
                       f"warm {rep['warm_s'][0]:.3f} s, peak RSS {rep['rss_peak_mb']:.0f} MB", flush=True)
-            if args.profile and path in ("ours", "ours_precomputed") and "not_available" not in reports[0]:
+        for path in active:
+            first = reports[path][0]
+            if args.profile and path in ("ours", "ours_precomputed") and "not_available" not in first:
                 profile = str(RESULTS_DIR / f"{stamp}-profile-{path}-{hectares:g}ha")
                 run_worker(path, hectares, archive.size_px, warm=1, records=False, profile=profile)  # not in the timings
                 write_profile_text(profile)
                 print(f"  {path:<17} {hectares:>7g} ha  profile: {profile}.cold.txt / .warm.txt", flush=True)
-            first = reports[0]
             row: dict[str, Any] = {"path": path, "label": first["label"], "hectares": hectares}
             if "not_available" in first:
                 row["not_available"] = first["not_available"]
                 rows.append(row)
-                print(f"  {path:<17} {hectares:>7g} ha  NOT AVAILABLE YET: {first['not_available']}", flush=True)
                 continue
+            runs = reports[path]
             records = first.pop("records")
             row.update(
-                cold_s=median([r["cold_s"] for r in reports]),
-                warm_s=median([w for r in reports for w in r["warm_s"]]),
-                cold_all=[round(r["cold_s"], 4) for r in reports],
-                warm_all=[round(w, 4) for r in reports for w in r["warm_s"]],
-                rss_peak_cold_mb=median([r["rss_peak_cold_mb"] for r in reports]),
-                rss_before_mb=median([r["rss_before_mb"] for r in reports]),
-                loadavg_max=max(r.get("loadavg_1min", 0.0) for r in reports),
+                cold_s=median([r["cold_s"] for r in runs]),
+                warm_s=median([w for r in runs for w in r["warm_s"]]),
+                cold_all=[round(r["cold_s"], 4) for r in runs],
+                warm_all=[round(w, 4) for r in runs for w in r["warm_s"]],
+                rss_peak_cold_mb=median([r["rss_peak_cold_mb"] for r in runs]),
+                rss_before_mb=median([r["rss_before_mb"] for r in runs]),
+                loadavg_max=max(r.get("loadavg_1min", 0.0) for r in runs),
                 dates=len(records),
                 pixels=(int(round(next(iter(records.values()))["total"])) if records else None),
             )
@@ -464,7 +476,8 @@ def fis_source() -> dict[str, Any]:
     if FIS_SRC:
         env["PYTHONPATH"] = FIS_SRC
     code = "import fis, os; print(os.path.dirname(os.path.dirname(os.path.abspath(fis.__file__))))"
-    root = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout.strip()
+    # cwd "/": `python -c` puts the cwd first on sys.path, which would shadow FIS_SRC with ./fis
+    root = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd="/").stdout.strip()
     info: dict[str, Any] = {"root": root}
     git = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True)
     if git.returncode == 0:
