@@ -261,7 +261,7 @@ def main() -> None:
     parser.add_argument("--paths", default=None, help=f"paths to run [{','.join(DEFAULT_PATHS)}; --quick: {','.join(QUICK_PATHS)}]")
     parser.add_argument("--big-repeats", type=int, default=None, help="repeats for sizes above 100 ha [1]: a 10,000 ha "
                         "peer run takes ~40 s")
-    parser.add_argument("--quick", action="store_true", help="1 and 100 ha on a 2 km archive, one repeat (1-2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="1 and 100 ha on a 2 km archive, four paths, one repeat (~1.5-2 minutes)")
     parser.add_argument("--profile", action="store_true", help="cProfile ours per size (results/<stamp>-profile-*.txt)")
     parser.add_argument("--all-sizes", action="store_true", help="run peer_a_10m at every size (10,000 ha takes ~15 min)")
     parser.add_argument("--fis-src", default=None, help="benchmark the fis package in this source tree (e.g. an unpacked "
