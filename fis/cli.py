@@ -255,7 +255,8 @@ def serve(host: str, port: int, threads: int) -> None:
     except FisError as exc:
         _fail(exc)
     click.echo(f"fis serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/api/v1/openapi.json)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="fis")
+    # poll() instead of select(): the open-dataset pool holds far more than 1024 descriptors
+    waitress_serve(app, host=host, port=port, threads=threads, ident="fis", asyncore_use_poll=True)
 
 
 # --- stats ------------------------------------------------------------------------------------

@@ -231,7 +231,7 @@ def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
     counts = np.bincount(index, minlength=grid.size)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return means.reshape(grid.shape).astype(np.float32)
+    return means.reshape(grid.shape)  # float64: cell means feed the model, whose splits float32 rounding can cross
 
 
 def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> np.ndarray:
@@ -249,7 +249,7 @@ def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, 
     sums = np.where(finite, cells, 0).sum(axis=(1, 3), dtype=np.float64)
     counts = finite.sum(axis=(1, 3))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 def _resample(native: NativeWindow, grid: Grid) -> np.ndarray:
