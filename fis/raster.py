@@ -217,6 +217,17 @@ def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
     blocks = _block_offsets(native, grid)
     if blocks is not None:
         return _block_mean_aligned(native.values, grid, *blocks)
+    split = _common_subpixel(native, grid)
+    if split is not None:
+        # pixels that straddle cells (60 m in 160 m): split each into equal sub-pixels that nest,
+        # so every cell is the area-weighted mean of the pixels it overlaps (as GDAL's average)
+        repeat, sub = split
+        values = np.repeat(np.repeat(native.values, repeat, axis=0), repeat, axis=1)
+        t = native.transform
+        fine = NativeWindow(values=values, transform=Affine(sub, 0.0, t.c, 0.0, -sub, t.f))
+        blocks = _block_offsets(fine, grid)
+        if blocks is not None:
+            return _block_mean_aligned(fine.values, grid, *blocks)
     t = native.transform
     height, width = native.values.shape
     xs = t.c + (np.arange(width) + 0.5) * t.a
@@ -232,6 +243,20 @@ def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return means.reshape(grid.shape)  # float64: cell means feed the model, whose splits float32 rounding can cross
+
+
+def _common_subpixel(native: NativeWindow, grid: Grid) -> tuple[int, float] | None:
+    """(repeat, sub-pixel size) when native pixels split into whole sub-pixels that nest in the
+    grid's cells (e.g. 60 m -> 3 x 20 m for 160 m cells), for small repeats; else None."""
+    pixel, cell = abs(native.transform.a), abs(grid.transform.a)
+    if abs(abs(native.transform.e) - pixel) > 1e-9 * pixel or abs(abs(grid.transform.e) - cell) > 1e-9 * cell:
+        return None
+    for repeat in (2, 3, 4, 5, 6):
+        sub = pixel / repeat
+        ratio = cell / sub
+        if abs(ratio - round(ratio)) < 1e-9:
+            return repeat, sub
+    return None
 
 
 def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> np.ndarray:
