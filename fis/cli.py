@@ -168,10 +168,7 @@ def _ingest_cloud_layers(svc: Any, scene_ids: list[str]) -> bool:
     from fis.request import CloudMaskSettings
 
     defaults = CloudMaskSettings()
-    settings = CloudLayerSettings(
-        model=svc.engine.model.name, resolution=defaults.resolution, threshold=defaults.threshold,
-        average_over=defaults.average_over, dilation_size=defaults.dilation_size,
-    )
+    settings = CloudLayerSettings.for_mask(svc.engine.model.name, defaults)
     with click.progressbar(length=len(scene_ids), label="Cloud layers", file=sys.stderr) as bar:
         layers = svc.compute_cloud_layers(settings, scene_ids=scene_ids, progress=lambda _id: bar.update(1))
     click.echo(
@@ -208,10 +205,7 @@ def clouds(scene_ids: tuple[str, ...], resolution: float, threshold: float, aver
     try:
         ensure_migrated(svc.db)
         mask = CloudMaskSettings(threshold=threshold, resolution=resolution, average_over=average_over, dilation_size=dilation)
-        settings = CloudLayerSettings(
-            model=svc.engine.model.name, resolution=mask.resolution, threshold=mask.threshold,
-            average_over=mask.average_over, dilation_size=mask.dilation_size,
-        )
+        settings = CloudLayerSettings.for_mask(svc.engine.model.name, mask)
         total = len(scene_ids) if scene_ids else None
         with click.progressbar(length=total or _scene_count(svc), label="Cloud layers", file=sys.stderr) as bar:
             report = svc.compute_cloud_layers(settings, scene_ids=scene_ids, force=force, progress=lambda _id: bar.update(1))

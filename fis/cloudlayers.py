@@ -52,6 +52,14 @@ class CloudLayerSettings:
         return asdict(self)
 
     @classmethod
+    def for_mask(cls, model: str, mask: Any) -> "CloudLayerSettings":
+        """The layer settings matching a request's :class:`fis.request.CloudMaskSettings`."""
+        return cls(
+            model=model, resolution=mask.resolution, threshold=mask.threshold,
+            average_over=mask.average_over, dilation_size=mask.dilation_size,
+        )
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CloudLayerSettings":
         return cls(
             model=str(data["model"]),

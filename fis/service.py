@@ -24,7 +24,7 @@ from fis.observation import SeriesResult
 from fis.orm import TimeSeries
 from fis.raster import DatasetCache
 from fis.request import TimeseriesRequest, request_from_parameters
-from fis.store import _observation_row, errors_of, find_scenes, get_scene, get_series, observations_of, register_cloud_layers, save_series
+from fis.store import observation_row, errors_of, find_scenes, get_scene, get_series, observations_of, register_cloud_layers, save_series
 from fis.timerange import TimeRange
 from fis.catalog.records import SceneRecord
 from fis.timeseries import Engine, Progress
@@ -135,7 +135,7 @@ class Services:
         fresh = compute_series(self.engine, request, scenes, progress=progress)
         with transaction(self.sessions) as session:
             series = get_series(session, series_id)
-            series.observations.extend(_observation_row(obs) for obs in fresh.observations)
+            series.observations.extend(observation_row(obs) for obs in fresh.observations)
             series.errors = [*(series.errors or []), *(e.to_json() for e in fresh.errors)]
             series.warnings = [*(series.warnings or []), *fresh.warnings]
             series.time_to = new_range.end

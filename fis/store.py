@@ -174,7 +174,7 @@ def save_series(
         warnings=list(warnings),
     )
     series.set_bbox(geometry_4326)
-    series.observations = [_observation_row(obs) for obs in result.observations]
+    series.observations = [observation_row(obs) for obs in result.observations]
     session.add(series)
     session.flush()
     return series
@@ -224,7 +224,8 @@ def errors_of(series: TimeSeries) -> list[ObservationError]:
     ]
 
 
-def _observation_row(obs: Observation) -> ObservationRow:
+def observation_row(obs: Observation) -> ObservationRow:
+    """The ORM row of one observation (its series is set by the caller)."""
     row = ObservationRow(
         date=obs.date,
         datetime=obs.datetime,

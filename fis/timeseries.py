@@ -293,13 +293,7 @@ class Engine:
         """Where this date's per-pixel cloud mask comes from (see ``Observation.cloud_source``)."""
         if any(s.product_level != self.model.manifest.product_level for s in group):
             return "scl" if all(SCL in s.assets for s in group) else None
-        settings = CloudLayerSettings(
-            model=self.model.name,
-            resolution=request.cloud_mask.resolution,
-            threshold=request.cloud_mask.threshold,
-            average_over=request.cloud_mask.average_over,
-            dilation_size=request.cloud_mask.dilation_size,
-        )
+        settings = CloudLayerSettings.for_mask(self.model.name, request.cloud_mask)
         if self.use_cloud_layers and all(has_matching_layers(s, settings) for s in group):
             return "precomputed"
         if set(self.model.input_bands).issubset(present):
