@@ -52,6 +52,12 @@ class Grid:
         left, top = self.transform.c, self.transform.f
         return left, top + self.transform.e * self.height, left + self.transform.a * self.width, top
 
+    def window(self, rows: slice, cols: slice) -> "Grid":
+        """The part of this grid covering ``rows`` x ``cols`` (same cells, same CRS)."""
+        r0, r1, _ = rows.indices(self.height)
+        c0, c1, _ = cols.indices(self.width)
+        return Grid(crs=self.crs, transform=self.transform @ Affine.translation(c0, r0), width=c1 - c0, height=r1 - r0)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "crs": self.crs.to_string(),

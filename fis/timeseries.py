@@ -26,6 +26,7 @@ from fis.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
 from fis.clouds import CloudModel, cloud_mask
 from fis.errors import FisError, RasterReadError, RequestTooLarge
 from fis.grid import Grid, cell_lookup, grid_for_bounds, pixel_weights, snap_resolution
+from fis.layermosaic import bounding_window, exact_cells, layer_owner, take_owned
 from fis.observation import Observation, ObservationError, SeriesResult
 from fis.raster import DatasetCache, read_band_on_grids
 from fis.reductions import DatePixels, DateReduction, reduce_date
@@ -272,16 +273,15 @@ class Engine:
             if source == "s2cloudless" and band in model_bands:
                 full[band] = mosaics[-1]
         if source == "precomputed":
-            clm, clp = (_mosaic(group, layer, [layout.cloud_grid], self.cache)[0] for layer in (CLM, CLP))
-            cloudy = np.nan_to_num(clm[rows, cols]) == 1
-            # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
-            probability = np.where(np.isfinite(clm[rows, cols]), np.nan_to_num(clp[rows, cols]), np.nan)
+            probability_map, mask = self._layer_mask(request, layout, group)
+            cloudy = mask[rows, cols]
+            probability = probability_map[rows, cols]
         elif source == "scl":
             scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
             shadow = scl == SCL_SHADOW_CLASS
         if source == "s2cloudless":
-            probability_map, mask = self._cloud_mask(request, layout, full)
+            probability_map, mask = self._cloud_mask(request, layout.cloud_grid, full)
             cloudy = mask[rows, cols]
             probability = probability_map[rows, cols]
         return DatePixels(
@@ -300,9 +300,39 @@ class Engine:
             return "s2cloudless"
         return None
 
-    def _cloud_mask(self, request: TimeseriesRequest, layout: RequestLayout, full: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """s2cloudless probabilities on the cloud grid, and the post-processed boolean mask."""
+    def _layer_mask(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord]) -> tuple[np.ndarray, np.ndarray]:
+        """Probability and mask on the cloud grid from the tiles' CLP/CLM layers, equal to the mask
+        computed on the mosaic: cells whose neighbourhood crosses a tile seam are computed on the fly."""
         grid = layout.cloud_grid
+        masks: list[np.ndarray] = []
+        probabilities: list[np.ndarray] = []
+        for scene in group:
+            masks.append(read_band_on_grids(scene.assets[CLM], [grid], self.cache)[0])
+            # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
+            probabilities.append(np.nan_to_num(read_band_on_grids(scene.assets[CLP], [grid], self.cache)[0]))
+            if np.logical_or.reduce([np.isfinite(m) for m in masks]).all():
+                break  # the tiles so far have data on every cell: later tiles own none
+        owner = layer_owner([np.isfinite(m) for m in masks])
+        clm = take_owned(masks, owner)
+        probability = np.where(np.isfinite(clm), take_owned(probabilities, owner), np.nan)
+        mask = clm == 1
+        settings = request.cloud_mask
+        radius = settings.average_over + settings.dilation_size
+        needed = np.zeros(grid.shape, dtype=bool)
+        needed[layout.cloud_cells] = True
+        seam = needed & ~exact_cells(owner, radius)
+        if seam.any():
+            rows, cols = bounding_window(seam, radius, grid.shape)
+            part = grid.window(rows, cols)
+            full = {band: _mosaic(group, band, [part], self.cache)[0] for band in self.model.input_bands}
+            part_probability, part_mask = self._cloud_mask(request, part, full)
+            here = seam[rows, cols]
+            probability[rows, cols][here] = part_probability[here]
+            mask[rows, cols][here] = part_mask[here]
+        return probability, mask
+
+    def _cloud_mask(self, request: TimeseriesRequest, grid: Grid, full: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
         features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
         probability = self.model.predict(features).reshape(grid.shape)
         settings = request.cloud_mask
