@@ -149,7 +149,7 @@ class Engine:
             )
 
         # reduced on the read threads: only the small reductions wait in the queue, not pixels
-        for item in self.iter_dates(request, scenes, progress=progress, reducer=reduce):
+        for item in self.iter_dates(request, scenes, progress=progress, reducer=reduce, pixel_probability=False):
             if isinstance(item.outcome, ObservationError):
                 errors.append(item.outcome)
             else:
@@ -166,12 +166,14 @@ class Engine:
         *,
         progress: Progress | None = None,
         reducer: Callable[[DatePixels], Any] | None = None,
+        pixel_probability: bool = True,
     ) -> Iterator[DateItem]:
         """Stream one :class:`DateItem` per UTC date (ascending): its pixels, or its error.
 
         Dates are read concurrently on the engine's pool but yielded in order, so a caller
         holds at most a few dates' pixels at a time. With ``reducer`` the read thread applies
-        it and the item's outcome is its result instead of the pixels.
+        it and the item's outcome is its result instead of the pixels. Without
+        ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
         """
         scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
         if not scenes:
@@ -187,7 +189,7 @@ class Engine:
             ids = tuple(s.id for s in group)
             when = min(s.datetime for s in group)
             try:
-                outcome: Any = self._read_date(request, layout, group)
+                outcome: Any = self._read_date(request, layout, group, pixel_probability=pixel_probability)
                 if reducer is not None:
                     outcome = reducer(outcome)
             except FisError as exc:
@@ -253,7 +255,7 @@ class Engine:
             return crs_of[scene.id], _reference_href(scene)
         return crs_of[candidates[0].id], _reference_href(candidates[0])
 
-    def _read_date(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord]) -> DatePixels:
+    def _read_date(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], *, pixel_probability: bool = True) -> DatePixels:
         """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask."""
         inside = layout.inside
         rows, cols = layout.cloud_cells
@@ -273,9 +275,9 @@ class Engine:
             if source == "s2cloudless" and band in model_bands:
                 full[band] = mosaics[-1]
         if source == "precomputed":
-            probability_map, mask = self._layer_mask(request, layout, group)
+            probability_map, mask = self._layer_mask(request, layout, group, with_probability=pixel_probability)
             cloudy = mask[rows, cols]
-            probability = probability_map[rows, cols]
+            probability = probability_map[rows, cols] if probability_map is not None else None
         elif source == "scl":
             scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
@@ -300,21 +302,25 @@ class Engine:
             return "s2cloudless"
         return None
 
-    def _layer_mask(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord]) -> tuple[np.ndarray, np.ndarray]:
-        """Probability and mask on the cloud grid from the tiles' CLP/CLM layers, equal to the mask
-        computed on the mosaic: cells whose neighbourhood crosses a tile seam are computed on the fly."""
+    def _layer_mask(
+        self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], *, with_probability: bool
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Probability (CLP, only ``with_probability``) and mask (CLM) on the cloud grid from the tiles'
+        layers, equal to the mask computed on the mosaic: cells whose neighbourhood crosses a tile seam
+        are computed on the fly."""
         grid = layout.cloud_grid
         masks: list[np.ndarray] = []
         probabilities: list[np.ndarray] = []
         for scene in group:
             masks.append(read_band_on_grids(scene.assets[CLM], [grid], self.cache)[0])
-            # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
-            probabilities.append(np.nan_to_num(read_band_on_grids(scene.assets[CLP], [grid], self.cache)[0]))
+            if with_probability:
+                # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
+                probabilities.append(np.nan_to_num(read_band_on_grids(scene.assets[CLP], [grid], self.cache)[0]))
             if np.logical_or.reduce([np.isfinite(m) for m in masks]).all():
                 break  # the tiles so far have data on every cell: later tiles own none
         owner = layer_owner([np.isfinite(m) for m in masks])
         clm = take_owned(masks, owner)
-        probability = np.where(np.isfinite(clm), take_owned(probabilities, owner), np.nan)
+        probability = np.where(np.isfinite(clm), take_owned(probabilities, owner), np.nan) if with_probability else None
         mask = clm == 1
         settings = request.cloud_mask
         radius = settings.average_over + settings.dilation_size
@@ -327,7 +333,8 @@ class Engine:
             full = {band: _mosaic(group, band, [part], self.cache)[0] for band in self.model.input_bands}
             part_probability, part_mask = self._cloud_mask(request, part, full)
             here = seam[rows, cols]
-            probability[rows, cols][here] = part_probability[here]
+            if probability is not None:
+                probability[rows, cols][here] = part_probability[here]
             mask[rows, cols][here] = part_mask[here]
         return probability, mask
 
