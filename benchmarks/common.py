@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,10 +143,21 @@ def load_scenes(items: list[Path]) -> list[Any]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux: ru_maxrss is in KiB)."""
+    """Peak resident set size of this process so far, in MB.
+
+    Linux: ``VmHWM`` of /proc/self/status, which belongs to this program's own memory image;
+    ``ru_maxrss`` survives fork + exec, so a child of a large parent (the run that just generated
+    the archive) would report the parent's peak. Elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024.0 if sys.platform != "darwin" else 1024.0 * 1024.0)
 
 
 def current_rss_mb() -> float:

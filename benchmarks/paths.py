@@ -116,6 +116,57 @@ class OursPrecomputed(Ours):
         self.scenes = prepare_cloud_layers(self.ctx, self.scenes, self.model)
 
 
+class ReadFloor(Ours):
+    """Diagnostic: only the band reads ours makes (the same windows and tiles, the same pool of
+    open datasets, two threads, GDAL settings as ours), without resampling, mosaicking, the model
+    or statistics: what merely reading the pixels costs, so ours can be judged against it."""
+
+    label = "floor: only the reads ours makes (diagnostic)"
+
+    def new_request_state(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import rasterio
+        from fis.raster import DatasetCache
+        from fis.timeseries import GDAL_CACHEMAX_MB
+
+        super().new_request_state()
+        self.cache = DatasetCache(4096)
+
+        def enter_gdal_environment() -> None:
+            rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=GDAL_CACHEMAX_MB).__enter__()
+
+        self.pool = ThreadPoolExecutor(max_workers=2, initializer=enter_gdal_environment)
+
+    def run(self, polygon: Any) -> dict[str, Record]:
+        from fis.raster import read_native_window
+        from fis.request import parse_timeseries_request
+
+        from common import request_body
+
+        request = parse_timeseries_request(request_body(polygon))
+        scenes = [s for s in self.scenes if request.time_range.contains(s.datetime)]
+        layout = self.engine.layout(request, scenes)
+        by_date: dict[Any, list[Any]] = defaultdict(list)
+        for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
+            by_date[scene.date].append(scene)
+        stats_bounds = layout.grid.bounds
+        boxes = (layout.grid.bounds, layout.cloud_grid.bounds)
+        union = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        model_bands = set(self.model.input_bands)
+
+        def read_date(group: list[Any]) -> None:
+            for band in BANDS:
+                bounds = union if band in model_bands else stats_bounds
+                for scene in group:  # a later tile only while the window still has no-data pixels
+                    if not np.isnan(read_native_window(scene.assets[band], bounds, self.cache).values).any():
+                        break
+
+        list(self.pool.map(read_date, [by_date[d] for d in sorted(by_date)]))
+        total = float(layout.inside.sum())
+        return {d.isoformat(): {"total": total} for d in sorted(by_date)}
+
+
 def prepare_cloud_layers(ctx: "Context", scenes: list[Any], model: Any, *, log: Any = None) -> list[Any]:
     """Scenes with CLP/CLM assets attached, computing missing layers into the archive's cache.
 
@@ -567,4 +618,5 @@ PATHS: dict[str, type] = {
     "peer_b": PeerB,
     "peer_a_10m": PeerA10m,
     "peer_a_centre": PeerACentre,
+    "read_floor": ReadFloor,
 }

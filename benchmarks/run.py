@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS_DIR, archive_size_for, benchmark_polygon, ensure_archive, peak_rss_mb  # noqa: E402
 
-DEFAULT_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b", "peer_a_10m", "peer_a_centre")
+DEFAULT_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b", "peer_a_10m", "peer_a_centre", "read_floor")
 #: diagnostic rows run once (they explain a difference; their timing is not a target)
-DIAGNOSTIC = ("peer_a_centre",)
+DIAGNOSTIC = ("peer_a_centre", "read_floor")
 QUICK_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b")
 #: the 10 m-mask variant runs s2cloudless on every pixel (~12 us each): 10,000 ha x 73 dates ~ 15 min
 MAX_HA = {"peer_a_10m": 100.0}
@@ -431,7 +431,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             continue
         agreement = row.get("agreement")
         if agreement is None:
-            verdict = "(reference)" if row["path"] == "ours" else ""
+            verdict = {"ours": "(reference)", "read_floor": "(diagnostic: reads only; ours/floor = 1/ratio)"}.get(row["path"], "")
         elif row["path"] in DIAGNOSTIC:
             verdict = agreement["result"] + " (diagnostic: isolates the 160 m averaging rule)"
         if agreement is not None and row["path"] not in DIAGNOSTIC:

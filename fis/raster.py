@@ -64,7 +64,7 @@ class DatasetCache:
                 self._idle_count -= 1
         if handle is None:
             try:
-                handle = rasterio.open(href)
+                handle = rasterio.open(href, sharing=False)  # one thread at a time uses a handle
             except (RasterioError, OSError) as exc:
                 raise RasterReadError(f"cannot open raster {href}: {exc}") from None
         broken = False
