@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 import warnings
 from collections import defaultdict
@@ -71,9 +72,13 @@ class Ours:
 
         from fis.timeseries import Engine
 
-        if "use_cloud_layers" in inspect.signature(Engine.__init__).parameters:
-            return {"use_cloud_layers": self.use_layers}
-        return {}
+        parameters = inspect.signature(Engine.__init__).parameters
+        kwargs: dict[str, Any] = {}
+        if "use_cloud_layers" in parameters:
+            kwargs["use_cloud_layers"] = self.use_layers
+        if "gdal_cachemax_mb" in parameters and os.environ.get("FIS_GDAL_CACHEMAX_MB"):  # run.py --gdal-cachemax
+            kwargs["gdal_cachemax_mb"] = int(os.environ["FIS_GDAL_CACHEMAX_MB"])
+        return kwargs
 
     def new_request_state(self) -> None:
         from fis.raster import DatasetCache
@@ -134,7 +139,8 @@ class ReadFloor(Ours):
         self.cache = DatasetCache(4096)
 
         def enter_gdal_environment() -> None:
-            rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=GDAL_CACHEMAX_MB).__enter__()
+            cachemax = int(os.environ.get("FIS_GDAL_CACHEMAX_MB") or GDAL_CACHEMAX_MB)
+            rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=cachemax).__enter__()
 
         self.pool = ThreadPoolExecutor(max_workers=2, initializer=enter_gdal_environment)
 

@@ -284,6 +284,7 @@ def main() -> None:
     FIS_SRC = str(Path(args.fis_src).resolve()) if args.fis_src else None
     if args.gdal_cachemax:
         EXTRA_ENV["GDAL_CACHEMAX"] = str(args.gdal_cachemax)
+        EXTRA_ENV["FIS_GDAL_CACHEMAX_MB"] = str(args.gdal_cachemax)  # ours sets its own per read thread
     sizes = [float(s) for s in (args.sizes or ("1,100" if args.quick else "1,100,10000")).split(",")]
     repeats = args.repeats or (1 if args.quick else 3)
     big_repeats = args.big_repeats or (args.repeats or 1)

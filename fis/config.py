@@ -31,8 +31,10 @@ class Settings:
     cloud_model: str = "s2cloudless-v0.1"
     #: Threads reading rasters concurrently within one request.
     read_threads: int = 2
-    #: Open raster datasets kept per thread between requests.
+    #: Open raster datasets kept between requests (one pool shared by the reader threads).
     dataset_cache_size: int = 4096
+    #: GDAL's block cache of the reader threads in MB (decoded blocks; GDAL's own default is 5 % of RAM).
+    gdal_cachemax_mb: int = 64
     #: Page size of ``GET /api/v1/timeseries`` when none is given.
     page_size: int = 50
     #: Base URL used for links in output made outside an HTTP request (``fis stats``).

@@ -59,6 +59,7 @@ class Services:
                     cache=self.cache,
                     max_pixels=self.settings.max_pixels,
                     read_threads=self.settings.read_threads,
+                    gdal_cachemax_mb=self.settings.gdal_cachemax_mb,
                 )
             return self._engine
 

@@ -121,7 +121,16 @@ def series_result(
 class Engine:
     """Computes observation records; holds the model and the open-dataset cache."""
 
-    def __init__(self, model: CloudModel, *, cache: DatasetCache | None = None, max_pixels: int = 4_000_000, read_threads: int = 2, use_cloud_layers: bool = True):
+    def __init__(
+        self,
+        model: CloudModel,
+        *,
+        cache: DatasetCache | None = None,
+        max_pixels: int = 4_000_000,
+        read_threads: int = 2,
+        use_cloud_layers: bool = True,
+        gdal_cachemax_mb: int | None = None,
+    ):
         self.model = model
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
@@ -130,7 +139,10 @@ class Engine:
         self.use_cloud_layers = use_cloud_layers
         # one long-lived pool: its threads keep their open-dataset caches between requests
         self._pool = ThreadPoolExecutor(
-            max_workers=self.read_threads, thread_name_prefix="fis-read", initializer=_enter_gdal_environment
+            max_workers=self.read_threads,
+            thread_name_prefix="fis-read",
+            initializer=_enter_gdal_environment,
+            initargs=(GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb,),
         )
 
     def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
@@ -390,13 +402,14 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence
             break
 
 
-#: GDAL's block cache in MB. Its default (5 % of RAM) lets decoded blocks of large fields pile up
-#: in the process; windows are read once per request anyway.
+#: GDAL's block cache in MB unless the engine is given one (``FIS_GDAL_CACHEMAX_MB``). GDAL's default
+#: (5 % of RAM) lets decoded blocks of large fields pile up in the process; a request reads each
+#: window once, so a larger cache only pays off when requests overlap.
 GDAL_CACHEMAX_MB = 64
 
 
-def _enter_gdal_environment() -> None:
+def _enter_gdal_environment(cachemax_mb: int) -> None:
     """Give a read thread one lasting GDAL environment (entering one per read costs file stats)."""
-    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=GDAL_CACHEMAX_MB)
+    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=cachemax_mb)
     environment.__enter__()
     threading.current_thread().__dict__["_fis_gdal_env"] = environment
