@@ -262,15 +262,20 @@ def _common_subpixel(native: NativeWindow, grid: Grid) -> tuple[int, float] | No
 def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> np.ndarray:
     """Block mean when each cell is exactly ``factor`` x ``factor`` native pixels (reshape, no indexing)."""
     need_h, need_w = grid.height * factor, grid.width * factor
-    block = np.full((need_h, need_w), np.nan, dtype=np.float32)
-    src_r0, src_c0 = max(row0, 0), max(col0, 0)
-    dst_r0, dst_c0 = src_r0 - row0, src_c0 - col0
-    h = max(0, min(values.shape[0] - src_r0, need_h - dst_r0))
-    w = max(0, min(values.shape[1] - src_c0, need_w - dst_c0))
-    if h and w:
-        block[dst_r0 : dst_r0 + h, dst_c0 : dst_c0 + w] = values[src_r0 : src_r0 + h, src_c0 : src_c0 + w]
+    if row0 >= 0 and col0 >= 0 and values.shape[0] - row0 >= need_h and values.shape[1] - col0 >= need_w:
+        block = values[row0 : row0 + need_h, col0 : col0 + need_w]  # the window covers every cell: a view
+    else:
+        block = np.full((need_h, need_w), np.nan, dtype=np.float32)
+        src_r0, src_c0 = max(row0, 0), max(col0, 0)
+        dst_r0, dst_c0 = src_r0 - row0, src_c0 - col0
+        h = max(0, min(values.shape[0] - src_r0, need_h - dst_r0))
+        w = max(0, min(values.shape[1] - src_c0, need_w - dst_c0))
+        if h and w:
+            block[dst_r0 : dst_r0 + h, dst_c0 : dst_c0 + w] = values[src_r0 : src_r0 + h, src_c0 : src_c0 + w]
     cells = block.reshape(grid.height, factor, grid.width, factor)
     finite = np.isfinite(cells)
+    if finite.all():  # no gaps: the same sums without masking
+        return cells.sum(axis=(1, 3), dtype=np.float64) / (factor * factor)
     sums = np.where(finite, cells, 0).sum(axis=(1, 3), dtype=np.float64)
     counts = finite.sum(axis=(1, 3))
     with np.errstate(invalid="ignore", divide="ignore"):

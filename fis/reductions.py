@@ -171,8 +171,9 @@ def date_sample(
             "so cloud_probability is not computed"
         )
     elif n_valid and all(b in pixels.values for b in model_bands):
+        all_valid = n_valid == total  # then no band needs masking (a copy per band)
         if weights is None:
-            model_sum = np.array([np.sum(pixels.values[b][valid], dtype=np.float64) for b in model_bands])
+            model_sum = np.array([np.sum(pixels.values[b] if all_valid else pixels.values[b][valid], dtype=np.float64) for b in model_bands])
         else:
             model_sum = np.array([np.sum(weights[valid] * pixels.values[b][valid], dtype=np.float64) for b in model_bands])
         vector = model_sum / model_count
@@ -203,6 +204,7 @@ def date_sample(
                 None if values is None else weights[selected][np.isfinite(values[selected])]  # type: ignore[index]
             )
     weighted = weights is not None
+    everything = bool(selected.all())
     return Sample(
         total=total,
         valid=n_valid,
@@ -210,7 +212,7 @@ def date_sample(
         shadow=shadow,
         clear=clear,
         masked_valid=n_valid if cloud_mask is not None else 0,
-        band_values={band: pixels.values[band][selected] for band in BANDS if band in pixels.values},
+        band_values={band: _selected(pixels.values[band], selected, everything) for band in BANDS if band in pixels.values},
         variables=variables,
         model_sum=model_sum,
         model_count=model_count if model_sum is not None else 0,
@@ -422,3 +424,8 @@ class ClearComposite:
             band_weights=band_weights, variable_weights=variable_weights,
             cloudy_weight=counted.cloudy_weight, masked_valid_weight=counted.masked_valid_weight,
         )
+
+
+def _selected(values: np.ndarray, selected: np.ndarray, everything: bool) -> np.ndarray:
+    """``values[selected]``, without the copy when every pixel is selected."""
+    return values if everything else values[selected]

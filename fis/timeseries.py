@@ -368,23 +368,36 @@ def _reference_href(scene: SceneRecord) -> str:
 
 
 def _mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: DatasetCache) -> list[np.ndarray]:
-    """One band of one date on each grid: the first scene's valid pixels win, later tiles fill gaps."""
+    """One band of one date on each grid: the first scene's valid pixels win, later tiles fill gaps
+    (a later tile is read only over the part of each grid that still has gaps)."""
     result: list[np.ndarray] | None = None
     for scene in group:
         asset = scene.assets.get(band)
         if asset is None:
             continue
-        if result is not None and not any(np.isnan(r).any() for r in result):
-            break
-        data = read_band_on_grids(asset, grids, cache)
         if result is None:
-            result = data
-        else:
-            for target, extra in zip(result, data):
-                gaps = np.isnan(target)
-                target[gaps] = extra[gaps]
+            result = read_band_on_grids(asset, grids, cache)
+            continue
+        gaps = [np.isnan(r) for r in result]
+        windows = [_gap_window(g) for g in gaps]
+        todo = [i for i, window in enumerate(windows) if window is not None]
+        if not todo:
+            break
+        parts = read_band_on_grids(asset, [grids[i].window(*windows[i]) for i in todo], cache)  # type: ignore[misc]
+        for i, extra in zip(todo, parts):
+            rows, cols = windows[i]  # type: ignore[misc]
+            np.copyto(result[i][rows, cols], extra, where=gaps[i][rows, cols])
     assert result is not None
     return result
+
+
+def _gap_window(gaps: np.ndarray) -> tuple[slice, slice] | None:
+    """The smallest rows x columns window holding every True of ``gaps``; None when there is none."""
+    rows = np.flatnonzero(gaps.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(gaps.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence[T], *, window: int) -> Iterator[R]:
