@@ -553,9 +553,10 @@ class PeerA10m(PeerA):
 
 
 class PeerACentre(PeerA):
-    """Diagnostic: peer A with fis' 'mean of pixel centres in the cell' rule for the 160 m bands."""
+    """Diagnostic, not run by default: peer A with the 'mean of pixel centres in the cell' rule for the
+    160 m bands, the rule fis used before it averaged 60 m pixels by area (commit 83c7ed7)."""
 
-    label = "peer A, fis' 160 m averaging rule (diagnostic)"
+    label = "peer A, centre-rule 160 m cells (old fis rule, diagnostic)"
     cloud_rule = "centre"
 
 

@@ -79,6 +79,26 @@ class ReducedDate:
     interval: dict[str, object] | None = None
 
 
+@dataclass
+class LayerCells:
+    """A date's cloud cells from precomputed layers, before its seam cells are patched."""
+
+    probability: np.ndarray | None
+    mask: np.ndarray
+    #: cells that must be computed on the mosaic (their neighbourhood crosses a tile seam)
+    seam: np.ndarray
+    #: rows and columns of the cloud grid holding the seam cells and their neighbourhoods; None: no seam
+    window: tuple[slice, slice] | None
+
+    def patch(self, probability: np.ndarray, mask: np.ndarray) -> None:
+        """Take the seam cells from ``probability`` / ``mask`` computed on the mosaic over ``window``."""
+        assert self.window is not None
+        here = self.seam[self.window]
+        self.mask[self.window][here] = mask[here]
+        if self.probability is not None:
+            self.probability[self.window][here] = probability[here]
+
+
 def predict_vectors(model: CloudModel, vectors: list[np.ndarray | None]) -> list[float | None]:
     """P(cloud) of each averaged band vector in one model call (None stays None)."""
     rows = [v for v in vectors if v is not None]
@@ -274,27 +294,34 @@ class Engine:
         present = [band for band in BANDS if any(band in s.assets for s in group)]
         level = group[0].product_level
         source = self._cloud_source(request, group, present)
+        layers = self._read_layers(request, layout, group, with_probability=pixel_probability) if source == "precomputed" else None
+        # where the model runs at request time: the cloud grid, or only the layers' seam window
+        model_grid: Grid | None = None
+        if source == "s2cloudless":
+            model_grid = layout.cloud_grid
+        elif layers is not None and layers.window is not None:
+            model_grid = layout.cloud_grid.window(*layers.window)
         model_bands = set(self.model.input_bands)
         values: dict[str, np.ndarray] = {}
         full: dict[str, np.ndarray] = {}
         cloudy = probability = shadow = None
         for band in present:
-            grids = [layout.grid]
-            if source == "s2cloudless" and band in model_bands and not layout.cloud_on_stats_grid:
-                grids.append(layout.cloud_grid)
-            mosaics = _mosaic(group, band, grids, self.cache)
+            on_model_grid = model_grid is not None and band in model_bands
+            grids = [layout.grid, model_grid] if on_model_grid and model_grid != layout.grid else [layout.grid]
+            mosaics = _mosaic(group, band, grids, self.cache)  # type: ignore[arg-type]
             values[band] = mosaics[0][inside]
-            if source == "s2cloudless" and band in model_bands:
+            if on_model_grid:
                 full[band] = mosaics[-1]
-        if source == "precomputed":
-            probability_map, mask = self._layer_mask(request, layout, group, with_probability=pixel_probability)
-            cloudy = mask[rows, cols]
-            probability = probability_map[rows, cols] if probability_map is not None else None
+        if layers is not None:
+            if model_grid is not None:
+                layers.patch(*self._cloud_mask(request, model_grid, full))
+            cloudy = layers.mask[rows, cols]
+            probability = layers.probability[rows, cols] if layers.probability is not None else None
         elif source == "scl":
             scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
             shadow = scl == SCL_SHADOW_CLASS
-        if source == "s2cloudless":
+        elif source == "s2cloudless":
             probability_map, mask = self._cloud_mask(request, layout.cloud_grid, full)
             cloudy = mask[rows, cols]
             probability = probability_map[rows, cols]
@@ -314,12 +341,11 @@ class Engine:
             return "s2cloudless"
         return None
 
-    def _layer_mask(
+    def _read_layers(
         self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], *, with_probability: bool
-    ) -> tuple[np.ndarray | None, np.ndarray]:
-        """Probability (CLP, only ``with_probability``) and mask (CLM) on the cloud grid from the tiles'
-        layers, equal to the mask computed on the mosaic: cells whose neighbourhood crosses a tile seam
-        are computed on the fly."""
+    ) -> "LayerCells":
+        """The mosaic of the tiles' CLM (and CLP, only ``with_probability``) on the cloud grid, and
+        the cells whose neighbourhood crosses a tile seam, which must be computed on the mosaic."""
         grid = layout.cloud_grid
         masks: list[np.ndarray] = []
         probabilities: list[np.ndarray] = []
@@ -333,22 +359,13 @@ class Engine:
         owner = layer_owner([np.isfinite(m) for m in masks])
         clm = take_owned(masks, owner)
         probability = np.where(np.isfinite(clm), take_owned(probabilities, owner), np.nan) if with_probability else None
-        mask = clm == 1
         settings = request.cloud_mask
         radius = settings.average_over + settings.dilation_size
         needed = np.zeros(grid.shape, dtype=bool)
         needed[layout.cloud_cells] = True
         seam = needed & ~exact_cells(owner, radius)
-        if seam.any():
-            rows, cols = bounding_window(seam, radius, grid.shape)
-            part = grid.window(rows, cols)
-            full = {band: _mosaic(group, band, [part], self.cache)[0] for band in self.model.input_bands}
-            part_probability, part_mask = self._cloud_mask(request, part, full)
-            here = seam[rows, cols]
-            if probability is not None:
-                probability[rows, cols][here] = part_probability[here]
-            mask[rows, cols][here] = part_mask[here]
-        return probability, mask
+        window = bounding_window(seam, radius, grid.shape) if seam.any() else None
+        return LayerCells(probability=probability, mask=clm == 1, seam=seam, window=window)
 
     def _cloud_mask(self, request: TimeseriesRequest, grid: Grid, full: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
