@@ -39,9 +39,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = Engine._read_date
 
-    def spy(self: Engine, request: Any, layout: Any, group: list[Any]) -> Any:
+    def spy(self: Engine, request: Any, layout: Any, group: list[Any], **options: Any) -> Any:
         seen.append(group[0].date.isoformat())
-        return original(self, request, layout, group)
+        return original(self, request, layout, group, **options)
 
     monkeypatch.setattr(Engine, "_read_date", spy)
     return seen
