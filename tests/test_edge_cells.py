@@ -1,0 +1,65 @@
+"""Coarse cells at a file's edge (the 160 m cloud grid): the rule fis uses, by hand.
+
+A cell that a file covers only in part takes the mean of the covered part; in a mosaic the first
+tile that covers any part of a cell gives it, later tiles only fill cells without data. (GDAL's
+warper instead leaves a cell to the next tile when its centre lies outside the file; that is the
+one difference to the peers' cloud mask along tile edges, see docs/benchmarks.md.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import CRS
+
+from fis.catalog.records import BandAsset
+from fis.grid import Grid
+from fis.radiometry import Radiometry
+from fis.raster import DatasetCache, read_band_on_grids
+from fis.timeseries import _mosaic
+
+X0, Y0 = 500_000.0, 5_100_000.0  # multiples of 160 m, like the cloud grid's cells
+
+
+def _write(path: Path, dn: np.ndarray) -> BandAsset:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=dn.shape[1], height=dn.shape[0], count=1, dtype="uint16",
+        crs="EPSG:32633", transform=Affine(10, 0, X0, 0, -10, Y0), nodata=0,
+    ) as dst:
+        dst.write(dn, 1)
+    return BandAsset(band="B02", href=str(path), radiometry=Radiometry(scale=1.0, offset=0.0, nodata=0), resolution=10.0)
+
+
+def _cells(width: int, height: int) -> Grid:
+    return Grid(crs=CRS.from_epsg(32633), transform=Affine(160, 0, X0, 0, -160, Y0), width=width, height=height)
+
+
+class _Scene:
+    """The one attribute :func:`fis.timeseries._mosaic` reads."""
+
+    def __init__(self, asset: BandAsset):
+        self.assets = {"B02": asset}
+
+
+def test_a_cell_the_file_covers_in_part_takes_the_mean_of_the_covered_part(tmp_path: Path) -> None:
+    # 45 x 40 pixels of 10 m: the third column of 160 m cells is covered 50 m wide, the third row 80 m high
+    dn = np.tile(np.arange(1, 46, dtype=np.uint16), (40, 1))
+    asset = _write(tmp_path / "b.tif", dn)
+    cache = DatasetCache(4)
+    (cells,) = read_band_on_grids(asset, [_cells(4, 3)], cache)
+    cache.close()
+    # column means: cols 0-15 -> 1..16, 16-31 -> 17..32, 32-44 -> 33..45 (the covered part); every row alike
+    np.testing.assert_array_equal(cells[:, :3], [[8.5, 24.5, 39.0]] * 3)
+    assert np.isnan(cells[:, 3]).all()  # beyond the file
+
+
+def test_in_a_mosaic_the_first_tile_covering_part_of_a_cell_gives_it(tmp_path: Path) -> None:
+    first = _write(tmp_path / "first.tif", np.full((48, 36), 100, dtype=np.uint16))  # 360 m: 40 m of the third cell
+    second = _write(tmp_path / "second.tif", np.full((48, 64), 200, dtype=np.uint16))
+    cache = DatasetCache(8)
+    (cells,) = _mosaic([_Scene(first), _Scene(second)], "B02", [_cells(4, 3)], cache)  # type: ignore[list-item]
+    cache.close()
+    np.testing.assert_array_equal(cells, [[100, 100, 100, 200]] * 3)
