@@ -2,8 +2,8 @@
 
 A cell that a file covers only in part takes the mean of the covered part; in a mosaic the first
 tile that covers any part of a cell gives it, later tiles only fill cells without data. (GDAL's
-warper instead leaves a cell to the next tile when its centre lies outside the file; that is the
-one difference to the peers' cloud mask along tile edges, see docs/benchmarks.md.)
+warper gives such a cell yet another value, neither this mean nor the next tile's; that is the main
+difference to the peers' cloud mask along tile edges, see docs/benchmarks.md.)
 """
 
 from __future__ import annotations
