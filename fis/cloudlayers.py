@@ -34,6 +34,8 @@ from fis.raster import DatasetCache, read_band_on_grids
 CLP = "CLP"
 CLM = "CLM"
 CLM_NODATA = 255
+#: Version of the cell-mean computation (see ``CloudLayerSettings.cells``).
+CELL_MEANS_VERSION = 2
 #: Rows of layer cells read per strip (bounded memory on full 110 km tiles).
 STRIP_CELLS = 32
 
@@ -47,6 +49,9 @@ class CloudLayerSettings:
     threshold: float = 0.4
     average_over: int = 1
     dilation_size: int = 1
+    #: how band values become cell means; a layer of another version is recomputed, never used.
+    #: 2: exact digital-number means; 1 (layers recorded without it): float32 sums
+    cells: int = CELL_MEANS_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,7 @@ class CloudLayerSettings:
             threshold=float(data["threshold"]),
             average_over=int(data["average_over"]),
             dilation_size=int(data["dilation_size"]),
+            cells=int(data.get("cells", 1)),
         )
 
     def matches(self, other: "CloudLayerSettings") -> bool:
@@ -76,6 +82,7 @@ class CloudLayerSettings:
             and math.isclose(self.threshold, other.threshold, rel_tol=1e-9)
             and self.average_over == other.average_over
             and self.dilation_size == other.dilation_size
+            and self.cells == other.cells
         )
 
 

@@ -30,7 +30,7 @@ class Radiometry:
     def to_reflectance(self, values: np.ndarray) -> np.ndarray:
         """Reflectance as float32 with NaN where the input is no data (or already NaN)."""
         data = np.asarray(values)
-        divisor, offset_dn = self._integer_form()
+        divisor, offset_dn = self.integer_form()
         if divisor is not None and data.dtype.kind in "ui" and data.dtype.itemsize <= 2:
             # (DN + offset_dn) is exact in float32 and one IEEE division rounds once: the same
             # float32 as the float64 route below, at a third of the memory traffic
@@ -46,7 +46,7 @@ class Radiometry:
             out[data == self.nodata] = np.nan
         return out
 
-    def _integer_form(self) -> tuple[float | None, float]:
+    def integer_form(self) -> tuple[float | None, float]:
         """(1/scale, offset/scale) when both are whole numbers (e.g. 10000 and -1000), else (None, 0)."""
         if self.scale <= 0:
             return None, 0.0

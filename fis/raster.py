@@ -24,6 +24,7 @@ from affine import Affine
 from fis.catalog.records import BandAsset
 from fis.errors import RasterReadError
 from fis.grid import Grid
+from fis.radiometry import Radiometry
 
 
 #: Handles that served a window larger than this (native pixels) are closed after use.
@@ -212,11 +213,43 @@ def _block_offsets(native: NativeWindow, grid: Grid) -> tuple[int, int, int] | N
     return int(round(factor)), int(round(row0)), int(round(col0))
 
 
-def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
-    """Each grid cell takes the mean of the valid native pixels whose centres fall in it."""
+def block_mean(native: NativeWindow, grid: Grid, radiometry: Radiometry | None = None) -> np.ndarray:
+    """Each grid cell takes the mean of the valid native pixels whose centres fall in it (float64).
+
+    With the window's ``radiometry`` the mean is exact: reflectances that are whole digital
+    numbers over a whole divisor (e.g. ``(DN - 1000) / 10000``) are summed as digital numbers and
+    scaled once, so a cell's value does not depend on float32 rounding of its pixels (the model's
+    split thresholds can sit exactly on such means).
+    """
+    sums, counts = _block_sums(native, grid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if radiometry is not None:
+            exact = _exact_means(sums, counts, native.values, radiometry)
+            if exact is not None:
+                return exact
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def _exact_means(sums: np.ndarray, counts: np.ndarray, values: np.ndarray, radiometry: Radiometry) -> np.ndarray | None:
+    """Cell means from sums of float32 reflectances recovered as whole digital numbers, or None
+    when the radiometry has no whole-number form or the sums are too large to recover exactly."""
+    divisor, offset_dn = radiometry.integer_form()
+    if divisor is None or not counts.size:
+        return None
+    largest = float(np.nanmax(np.abs(values), initial=0.0)) * divisor
+    # each float32 reflectance is within 2**-24 (relative) of DN / divisor: the sum of n of them
+    # is within n * largest * 2**-24 digital numbers of the whole-number sum; recover it below 1/4
+    if int(counts.max()) * largest * 2.0**-24 >= 0.25:
+        return None
+    mean_dn = np.where(counts > 0, np.rint(sums * divisor) / np.maximum(counts, 1), np.nan)
+    return (mean_dn - offset_dn) * radiometry.scale + radiometry.offset
+
+
+def _block_sums(native: NativeWindow, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of ``grid``: the float64 sum and the count of valid native pixels whose centres fall in it."""
     blocks = _block_offsets(native, grid)
     if blocks is not None:
-        return _block_mean_aligned(native.values, grid, *blocks)
+        return _block_sums_aligned(native.values, grid, *blocks)
     split = _common_subpixel(native, grid)
     if split is not None:
         # pixels that straddle cells (60 m in 160 m): split each into equal sub-pixels that nest,
@@ -227,7 +260,7 @@ def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
         fine = NativeWindow(values=values, transform=Affine(sub, 0.0, t.c, 0.0, -sub, t.f))
         blocks = _block_offsets(fine, grid)
         if blocks is not None:
-            return _block_mean_aligned(fine.values, grid, *blocks)
+            return _block_sums_aligned(fine.values, grid, *blocks)
     t = native.transform
     height, width = native.values.shape
     xs = t.c + (np.arange(width) + 0.5) * t.a
@@ -240,9 +273,7 @@ def block_mean(native: NativeWindow, grid: Grid) -> np.ndarray:
     index = cell[keep]
     sums = np.bincount(index, weights=native.values[keep].astype(np.float64), minlength=grid.size)
     counts = np.bincount(index, minlength=grid.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return means.reshape(grid.shape)  # float64: cell means feed the model, whose splits float32 rounding can cross
+    return sums.reshape(grid.shape), counts.reshape(grid.shape)
 
 
 def _common_subpixel(native: NativeWindow, grid: Grid) -> tuple[int, float] | None:
@@ -259,8 +290,8 @@ def _common_subpixel(native: NativeWindow, grid: Grid) -> tuple[int, float] | No
     return None
 
 
-def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> np.ndarray:
-    """Block mean when each cell is exactly ``factor`` x ``factor`` native pixels (reshape, no indexing)."""
+def _block_sums_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> tuple[np.ndarray, np.ndarray]:
+    """Block sums and counts when each cell is exactly ``factor`` x ``factor`` native pixels (a reshape)."""
     need_h, need_w = grid.height * factor, grid.width * factor
     if row0 >= 0 and col0 >= 0 and values.shape[0] - row0 >= need_h and values.shape[1] - col0 >= need_w:
         block = values[row0 : row0 + need_h, col0 : col0 + need_w]  # the window covers every cell: a view
@@ -275,18 +306,15 @@ def _block_mean_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, 
     cells = block.reshape(grid.height, factor, grid.width, factor)
     finite = np.isfinite(cells)
     if finite.all():  # no gaps: the same sums without masking
-        return cells.sum(axis=(1, 3), dtype=np.float64) / (factor * factor)
-    sums = np.where(finite, cells, 0).sum(axis=(1, 3), dtype=np.float64)
-    counts = finite.sum(axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+        return cells.sum(axis=(1, 3), dtype=np.float64), np.full(grid.shape, factor * factor)
+    return np.where(finite, cells, 0).sum(axis=(1, 3), dtype=np.float64), finite.sum(axis=(1, 3))
 
 
-def _resample(native: NativeWindow, grid: Grid) -> np.ndarray:
+def _resample(native: NativeWindow, grid: Grid, radiometry: Radiometry | None = None) -> np.ndarray:
     """Nearest when the grid is as fine or finer than the native pixels, block mean when coarser."""
     if grid.resolution[0] <= abs(native.transform.a) * (1 + 1e-9):
         return sample_nearest(native, grid)
-    return block_mean(native, grid)
+    return block_mean(native, grid, radiometry)
 
 
 def _union_bounds(grids: Sequence[Grid]) -> tuple[float, float, float, float]:
@@ -306,7 +334,7 @@ def read_band_on_grids(asset: BandAsset, grids: Sequence[Grid], cache: DatasetCa
             native = _read_native_window(asset, dataset, _union_bounds(grids))
             if native.values.size > KEEP_OPEN_MAX_WINDOW:
                 cache.release_after_use(dataset)
-            return [_resample(native, g) for g in grids]
+            return [_resample(native, g, asset.radiometry) for g in grids]
         return [
             _warp(asset, dataset, g, Resampling.nearest if g.resolution[0] <= abs(dataset.transform.a) else Resampling.average)
             for g in grids

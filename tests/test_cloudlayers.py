@@ -215,7 +215,7 @@ def test_layers_are_registered_with_their_settings_and_rerun_skips(env: dict[str
     for scene_id in ALL_IDS:
         record = scene(env, scene_id)
         layers = record.properties["cloud_layers"]
-        assert layers["settings"] == {"model": MODEL, "resolution": 160.0, "threshold": 0.4, "average_over": 1, "dilation_size": 1}
+        assert layers["settings"] == {"model": MODEL, "resolution": 160.0, "threshold": 0.4, "average_over": 1, "dilation_size": 1, "cells": 2}
         assert layers["created"].endswith("Z")
         for name in (CLP, CLM):
             path = Path(record.assets[name].href)

@@ -63,3 +63,33 @@ def test_in_a_mosaic_the_first_tile_covering_part_of_a_cell_gives_it(tmp_path: P
     (cells,) = _mosaic([_Scene(first), _Scene(second)], "B02", [_cells(4, 3)], cache)  # type: ignore[list-item]
     cache.close()
     np.testing.assert_array_equal(cells, [[100, 100, 100, 200]] * 3)
+
+
+def test_cell_means_are_exact_digital_number_means_scaled_once(tmp_path: Path) -> None:
+    """A 160 m cell of 256 pixels is mean(DN) * scale + offset in float64, as a float64 script
+    computes it from the digital numbers, not a sum of float32-rounded reflectances."""
+    rng = np.random.default_rng(7)
+    dn = rng.integers(1000, 12000, size=(32, 32), dtype=np.uint16)
+    path = tmp_path / "dn.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", width=32, height=32, count=1, dtype="uint16",
+        crs="EPSG:32633", transform=Affine(10, 0, X0, 0, -10, Y0), nodata=0,
+    ) as dst:
+        dst.write(dn, 1)
+    asset = BandAsset(band="B02", href=str(path), radiometry=Radiometry(scale=1e-4, offset=-0.1, nodata=0), resolution=10.0)
+    cache = DatasetCache(4)
+    (cells,) = read_band_on_grids(asset, [_cells(2, 2)], cache)
+    cache.close()
+    expected = dn.reshape(2, 16, 2, 16).astype(np.float64).mean(axis=(1, 3)) * 1e-4 - 0.1
+    assert cells.tolist() == expected.tolist()  # bit for bit
+    float32_route = ((dn.astype(np.float32) - 1000) / 10000).reshape(2, 16, 2, 16).sum(axis=(1, 3), dtype=np.float64) / 256
+    assert float32_route.tolist() != expected.tolist()  # the route it replaces is off in the last bits
+
+
+def test_layers_made_with_float32_cell_sums_are_recomputed_not_used() -> None:
+    from fis.cloudlayers import CloudLayerSettings
+
+    current = CloudLayerSettings(model="s2cloudless-v0.1")
+    old = CloudLayerSettings.from_dict({"model": "s2cloudless-v0.1", "resolution": 160, "threshold": 0.4, "average_over": 1, "dilation_size": 1})
+    assert (old.cells, current.cells) == (1, 2)
+    assert not old.matches(current) and CloudLayerSettings.from_dict(current.to_dict()).matches(current)
