@@ -394,11 +394,45 @@ def decimated_model_bands(tiles: list[Tile], transform: Any, width: int, height:
                     reproject(rasterio.band(ds, 1), dst, src_nodata=0, dst_nodata=0, dst_transform=transform,
                               dst_crs=ds.crs, resampling=Resampling.average)
                     values = reflectance(dst)
+                elif rule == "numpy":
+                    values = _numpy_area_mean(ds, transform, width, height)
                 else:
                     values = _centre_rule_mean(ds, transform, width, height)
             gaps = np.isnan(out)
             out[gaps] = values[gaps]
     return stack
+
+
+def _numpy_area_mean(ds: Any, transform: Any, width: int, height: int) -> np.ndarray:
+    """The area-weighted mean of the raster's valid pixels in each 160 m cell, computed in numpy from
+    the digital numbers (60 m pixels split into 3 x 3 sub-pixels of 20 m, which nest): what GDAL's
+    average computes, except for cells the raster covers only in part, where this is the mean of
+    the covered part (diagnostic: isolates GDAL's edge handling)."""
+    from rasterio.windows import Window
+
+    t = ds.transform
+    split = 1
+    while (MASK_RES / (abs(t.a) / split)) % 1:
+        split += 1
+    c0 = max(0, math.floor((transform.c - t.c) / t.a)); c1 = min(ds.width, math.ceil((transform.c + width * MASK_RES - t.c) / t.a))
+    r0 = max(0, math.floor((t.f - transform.f) / -t.e)); r1 = min(ds.height, math.ceil((t.f - transform.f + height * MASK_RES) / -t.e))
+    out = np.full((height, width), np.nan)
+    if c1 <= c0 or r1 <= r0:
+        return out
+    dn = ds.read(1, window=Window(c0, r0, c1 - c0, r1 - r0)).astype(np.float64)
+    dn = np.repeat(np.repeat(np.where(dn == 0, np.nan, dn), split, axis=0), split, axis=1)
+    sub = abs(t.a) / split
+    xs = t.c + c0 * t.a + (np.arange(dn.shape[1]) + 0.5) * sub
+    ys = t.f + r0 * t.e - (np.arange(dn.shape[0]) + 0.5) * sub
+    cols = np.floor((xs - transform.c) / MASK_RES).astype(int)
+    rows = np.floor((transform.f - ys) / MASK_RES).astype(int)
+    ok = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :] & np.isfinite(dn)
+    cell = (rows[:, None] * width + cols[None, :])[ok]
+    sums = np.bincount(cell, weights=dn[ok], minlength=width * height)
+    counts = np.bincount(cell, minlength=width * height)
+    with np.errstate(invalid="ignore"):
+        mean_dn = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(height, width)
+    return mean_dn * 1e-4 - 0.1
 
 
 def _centre_rule_mean(ds: Any, transform: Any, width: int, height: int) -> np.ndarray:
@@ -560,6 +594,15 @@ class PeerACentre(PeerA):
     cloud_rule = "centre"
 
 
+class PeerANumpyCells(PeerA):
+    """Diagnostic, not run by default: peer A with the 160 m cells averaged in numpy from the digital
+    numbers instead of GDAL's warper (the mean of the covered part where a raster covers a cell
+    only in part); everything else as peer A. Isolates GDAL's handling of cells on a raster's edge."""
+
+    label = "peer A, 160 m cells averaged in numpy (diagnostic)"
+    cloud_rule = "numpy"
+
+
 # ------------------------------------------------------------------------- peer B: exactextract
 
 
@@ -626,4 +669,5 @@ PATHS: dict[str, type] = {
     "peer_a_10m": PeerA10m,
     "peer_a_centre": PeerACentre,
     "read_floor": ReadFloor,
+    "peer_a_numpy_cells": PeerANumpyCells,
 }

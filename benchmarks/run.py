@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS_DIR, archive_size_for, benchmark_polygon, ensure_archive, peak_rss_mb  # noqa: E402
 
-DEFAULT_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b", "peer_a_10m", "read_floor")
+DEFAULT_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b", "peer_a_10m", "read_floor", "peer_a_numpy_cells")
 #: diagnostic rows run once (they explain a difference; their timing is not a target)
-DIAGNOSTIC = ("peer_a_centre", "read_floor")
+DIAGNOSTIC = ("peer_a_centre", "read_floor", "peer_a_numpy_cells")
 QUICK_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b")
 #: the 10 m-mask variant runs s2cloudless on every pixel (~12 us each): 10,000 ha x 73 dates ~ 15 min
 MAX_HA = {"peer_a_10m": 100.0}
@@ -55,6 +55,7 @@ SAME_PIXELS = [
 PEER_B_MIN_HA = 100.0
 RULES: dict[str, list[tuple[str, tuple[str, ...], str, float]]] = {
     "peer_a": SAME_PIXELS + [("cloudy count + cloud_fraction", ("cloudy", "cloud_fraction"), "exact", 0)],
+    "peer_a_numpy_cells": SAME_PIXELS + [("cloudy count + cloud_fraction", ("cloudy", "cloud_fraction"), "exact", 0)],
     "peer_a_centre": SAME_PIXELS + [("cloudy count + cloud_fraction (centre rule: informational)", ("cloudy", "cloud_fraction"), "info", 0)],
     "peer_a_10m": SAME_PIXELS + [("cloud_fraction (10 m mask: informational)", ("cloud_fraction",), "info", 0)],
     # coverage-weighted at native resolution: the tolerances are the stated, measured ones (docs/benchmarks.md)
@@ -434,7 +435,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         if agreement is None:
             verdict = {"ours": "(reference)", "read_floor": "(diagnostic: reads only; ours/floor = 1/ratio)"}.get(row["path"], "")
         elif row["path"] in DIAGNOSTIC:
-            verdict = agreement["result"] + " (diagnostic: the centre rule for 160 m cells)"
+            verdict = agreement["result"] + {"peer_a_centre": " (diagnostic: the centre rule for 160 m cells)",
+                                             "peer_a_numpy_cells": " (diagnostic: 160 m cells without GDAL's warper)"}.get(row["path"], "")
         if agreement is not None and row["path"] not in DIAGNOSTIC:
             fails = [c for c in agreement["checks"] if c["result"] == "FAIL"]
             verdict = agreement["result"] + (": " + "; ".join(f"{c['check']} max {c['max_diff']:.2g} on {c['dates_differing']} dates" for c in fails) if fails else "")
