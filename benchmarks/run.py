@@ -54,7 +54,10 @@ SAME_PIXELS = [
 #: ~3 pixels of 60 m) are a different estimate, not an approximation: shown, not checked
 PEER_B_MIN_HA = 100.0
 RULES: dict[str, list[tuple[str, tuple[str, ...], str, float]]] = {
-    "peer_a": SAME_PIXELS + [("cloudy count + cloud_fraction", ("cloudy", "cloud_fraction"), "exact", 0)],
+    # peer A's 160 m cells come from GDAL's warper, which averages a cell on a raster's edge in its
+    # own way (docs/benchmarks.md): its mask is reported; the exact mask check is against
+    # peer_a_numpy_cells, the same script with the cells averaged in numpy
+    "peer_a": SAME_PIXELS + [("cloudy count + cloud_fraction (GDAL edge cells: reported)", ("cloudy", "cloud_fraction"), "info", 0)],
     "peer_a_numpy_cells": SAME_PIXELS + [("cloudy count + cloud_fraction", ("cloudy", "cloud_fraction"), "exact", 0)],
     "peer_a_centre": SAME_PIXELS + [("cloudy count + cloud_fraction (centre rule: informational)", ("cloudy", "cloud_fraction"), "info", 0)],
     "peer_a_10m": SAME_PIXELS + [("cloud_fraction (10 m mask: informational)", ("cloud_fraction",), "info", 0)],
@@ -237,10 +240,10 @@ def compare(ours: dict[str, dict], peer: dict[str, dict], rules: list[tuple[str,
                         diff = diff / max(abs(float(b)), 1e-12)
                 if diff > worst:
                     worst, worst_at = diff, f"{date} {f} (peer {a}, ours {b})"
-                if kind != "info" and diff > tol and date not in bad_dates:
+                if diff > tol and date not in bad_dates:  # info rows count them too, without failing
                     bad_dates.append(date)
-        passed = not bad_dates
-        ok &= passed or kind == "info"
+        passed = not bad_dates or kind == "info"
+        ok &= passed
         out["checks"].append({"check": name, "kind": kind, "tolerance": tol, "max_diff": worst, "worst": worst_at,
                               "dates_differing": len(bad_dates), "first_dates": bad_dates[:5],
                               "result": "INFO" if kind == "info" else ("PASS" if passed else "FAIL")})

@@ -236,7 +236,10 @@ def _exact_means(sums: np.ndarray, counts: np.ndarray, values: np.ndarray, radio
     divisor, offset_dn = radiometry.integer_form()
     if divisor is None or not counts.size:
         return None
-    largest = float(np.nanmax(np.abs(values), initial=0.0)) * divisor
+    flat = values.ravel()
+    largest = max(float(np.fmax.reduce(flat)), -float(np.fmin.reduce(flat))) * divisor if flat.size else 0.0  # NaN-blind
+    if not np.isfinite(largest):  # every value NaN: no sums to recover
+        return None
     # each float32 reflectance is within 2**-24 (relative) of DN / divisor: the sum of n of them
     # is within n * largest * 2**-24 digital numbers of the whole-number sum; recover it below 1/4
     if int(counts.max()) * largest * 2.0**-24 >= 0.25:
