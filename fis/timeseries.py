@@ -52,10 +52,6 @@ class RequestLayout:
     #: per inside pixel (np.nonzero order), its weight under the pixel rule ``coverage``; else None
     weights: np.ndarray | None = None
 
-    @property
-    def cloud_on_stats_grid(self) -> bool:
-        return self.cloud_grid == self.grid
-
 
 @dataclass(frozen=True)
 class DateItem:
