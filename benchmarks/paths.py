@@ -424,15 +424,19 @@ def _numpy_area_mean(ds: Any, transform: Any, width: int, height: int) -> np.nda
     sub = abs(t.a) / split
     xs = t.c + c0 * t.a + (np.arange(dn.shape[1]) + 0.5) * sub
     ys = t.f + r0 * t.e - (np.arange(dn.shape[0]) + 0.5) * sub
+    return _cell_means(dn, xs, ys, transform, width, height) * 1e-4 - 0.1
+
+
+def _cell_means(values: np.ndarray, xs: np.ndarray, ys: np.ndarray, transform: Any, width: int, height: int) -> np.ndarray:
+    """Mean of the finite ``values`` (pixel centres at ``xs`` x ``ys``) in each 160 m cell."""
     cols = np.floor((xs - transform.c) / MASK_RES).astype(int)
     rows = np.floor((transform.f - ys) / MASK_RES).astype(int)
-    ok = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :] & np.isfinite(dn)
+    ok = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :] & np.isfinite(values)
     cell = (rows[:, None] * width + cols[None, :])[ok]
-    sums = np.bincount(cell, weights=dn[ok], minlength=width * height)
+    sums = np.bincount(cell, weights=values[ok], minlength=width * height)
     counts = np.bincount(cell, minlength=width * height)
     with np.errstate(invalid="ignore"):
-        mean_dn = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(height, width)
-    return mean_dn * 1e-4 - 0.1
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(height, width)
 
 
 def _centre_rule_mean(ds: Any, transform: Any, width: int, height: int) -> np.ndarray:
@@ -451,15 +455,7 @@ def _centre_rule_mean(ds: Any, transform: Any, width: int, height: int) -> np.nd
     refl = reflectance(dn).astype(np.float32).astype(np.float64)
     xs = t.c + (np.arange(c0, c1) + 0.5) * t.a
     ys = t.f + (np.arange(r0, r1) + 0.5) * t.e
-    cols = np.floor((xs - transform.c) / MASK_RES).astype(int)
-    rows = np.floor((transform.f - ys) / MASK_RES).astype(int)
-    ok = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :] & np.isfinite(refl)
-    cell = (rows[:, None] * width + cols[None, :])[ok]
-    sums = np.bincount(cell, weights=refl[ok], minlength=width * height)
-    counts = np.bincount(cell, minlength=width * height)
-    with np.errstate(invalid="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).reshape(height, width)
-    return means.astype(np.float32).astype(np.float64)
+    return _cell_means(refl, xs, ys, transform, width, height).astype(np.float32).astype(np.float64)
 
 
 def s2cloudless_mask(detector: Any, stack: np.ndarray) -> np.ndarray:
