@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: the cached demo archive, the benchmark polygons, scene loading.
 
-The archive is made by the project's own generator (:func:`fis.demo.build_demo_archive`): two
+The archive is made by the project's own generator (:func:`fis.demo.archive.build_demo_archive`): two
 overlapping MGRS tiles, one year at a 5-day revisit (73 dates, 146 scenes), 13 per-band COGs with
 overviews per scene, Level-1C DNs of processing baseline 05.09. It is cached under
 ``benchmarks/data/`` (gitignored) keyed by its parameters; a metadata file beside it
@@ -24,7 +24,7 @@ DATA_DIR = HERE / "data"
 RESULTS_DIR = HERE / "results"
 
 CRS = "EPSG:32633"
-ORIGIN = (500000.0, 5100000.0)  # upper-left corner of the demo area (fis.demo default)
+ORIGIN = (500000.0, 5100000.0)  # upper-left corner of the demo area (fis.demo.archive default)
 YEAR = 2023
 REVISIT_DAYS = 5
 TILES = 2
@@ -71,7 +71,7 @@ def ensure_archive(size_px: int, *, log: Any = print) -> Archive:
     root = DATA_DIR / f"archive-s{size_px}-y{YEAR}-t{TILES}-r{REVISIT_DAYS}-seed{SEED}"
     meta = DATA_DIR / f"{root.name}.meta.json"  # outside the archive: `fis ingest DIR` reads every *.json below DIR
     if not meta.is_file():
-        from fis.demo import build_demo_archive
+        from fis.demo.archive import build_demo_archive
 
         log(f"generating the benchmark archive ({size_px} x {size_px} px of 10 m, {TILES} tiles, {YEAR}, "
             f"{REVISIT_DAYS}-day revisit) in {root} ...")

@@ -61,9 +61,9 @@ def fis_command(*args: str) -> list[str]:
 POLL_SERVER = """
 import sys
 from waitress import serve
-from fis.app import create_app
+from fis.api.app import create_app
 from fis.config import Settings
-from fis.db import ensure_migrated
+from fis.store.db import ensure_migrated
 app = create_app(Settings.from_env())
 ensure_migrated(app.extensions["fis"].db)
 serve(app, host=sys.argv[1], port=int(sys.argv[2]), threads=int(sys.argv[3]), ident="fis", asyncore_use_poll=True)

@@ -62,7 +62,7 @@ class Ours:
 
     def setup(self) -> None:
         from fis.catalog.stac import scene_from_item
-        from fis.clouds import load_model
+        from fis.engine.clouds import load_model
 
         self.model = load_model("s2cloudless-v0.1")
         self.scenes = [scene_from_item(json.loads(p.read_text()), base_href=str(p)) for p in self.ctx.items]
@@ -70,7 +70,7 @@ class Ours:
     def _engine_kwargs(self) -> dict[str, Any]:
         import inspect
 
-        from fis.timeseries import Engine
+        from fis.engine.engine import Engine
 
         parameters = inspect.signature(Engine.__init__).parameters
         kwargs: dict[str, Any] = {}
@@ -81,13 +81,13 @@ class Ours:
         return kwargs
 
     def new_request_state(self) -> None:
-        from fis.raster import DatasetCache
-        from fis.timeseries import Engine
+        from fis.engine.raster import DatasetCache
+        from fis.engine.engine import Engine
 
         self.engine = Engine(self.model, cache=DatasetCache(4096), max_pixels=50_000_000, read_threads=2, **self._engine_kwargs())
 
     def run(self, polygon: Any) -> dict[str, Record]:
-        from fis.request import parse_timeseries_request
+        from fis.core.request import parse_timeseries_request
 
         from common import request_body
 
@@ -110,7 +110,7 @@ def _ours_record(obs: Any) -> Record:
 
 class OursPrecomputed(Ours):
     """fis with precomputed CLP/CLM layers (160 m, per scene) read at request time instead of running
-    s2cloudless. Needs ``fis.cloudlayers``; the layers are made once per archive (untimed, cached in
+    s2cloudless. Needs ``fis.engine.cloudlayers``; the layers are made once per archive (untimed, cached in
     ``benchmarks/data/<archive>-cloud-layers``) by :func:`prepare_cloud_layers`."""
 
     label = "ours (precomputed cloud layers)"
@@ -132,8 +132,8 @@ class ReadFloor(Ours):
         from concurrent.futures import ThreadPoolExecutor
 
         import rasterio
-        from fis.raster import DatasetCache
-        from fis.timeseries import GDAL_CACHEMAX_MB
+        from fis.engine.raster import DatasetCache
+        from fis.engine.engine import GDAL_CACHEMAX_MB
 
         super().new_request_state()
         self.cache = DatasetCache(4096)
@@ -145,8 +145,8 @@ class ReadFloor(Ours):
         self.pool = ThreadPoolExecutor(max_workers=2, initializer=enter_gdal_environment)
 
     def run(self, polygon: Any) -> dict[str, Record]:
-        from fis.raster import read_native_window
-        from fis.request import parse_timeseries_request
+        from fis.engine.raster import read_native_window
+        from fis.core.request import parse_timeseries_request
 
         from common import request_body
 
@@ -176,7 +176,7 @@ class ReadFloor(Ours):
 def prepare_cloud_layers(ctx: "Context", scenes: list[Any], model: Any, *, log: Any = None) -> list[Any]:
     """Scenes with CLP/CLM assets attached, computing missing layers into the archive's cache.
 
-    The one function to adapt when the ``fis.cloudlayers`` API changes; raises NotAvailable when
+    The one function to adapt when the ``fis.engine.cloudlayers`` API changes; raises NotAvailable when
     the module (or the engine switch to use it) does not exist yet.
     """
     try:
@@ -184,15 +184,15 @@ def prepare_cloud_layers(ctx: "Context", scenes: list[Any], model: Any, *, log: 
         import inspect
 
         from fis import cloudlayers as cl
-        from fis.raster import DatasetCache
-        from fis.timeseries import Engine
+        from fis.engine.raster import DatasetCache
+        from fis.engine.engine import Engine
 
         needed = ("CloudLayerSettings", "write_layers", "layer_properties", "has_matching_layers", "CLP", "CLM")
         missing = [name for name in needed if not hasattr(cl, name)]
         if missing or "use_cloud_layers" not in inspect.signature(Engine.__init__).parameters:
-            raise NotAvailable(f"fis.cloudlayers lacks {missing or 'Engine(use_cloud_layers=...)'}")
+            raise NotAvailable(f"fis.engine.cloudlayers lacks {missing or 'Engine(use_cloud_layers=...)'}")
     except ImportError as exc:
-        raise NotAvailable(f"not available yet (fis.cloudlayers not importable: {exc})") from None
+        raise NotAvailable(f"not available yet (fis.engine.cloudlayers not importable: {exc})") from None
     settings = cl.CloudLayerSettings(model=model.name, resolution=MASK_RES, threshold=THRESHOLD,
                                      average_over=AVERAGE_OVER, dilation_size=DILATION)
     out_dir = ctx.archive_root.parent / f"{ctx.archive_root.name}-cloud-layers"  # not below the archive (fis ingest)
@@ -207,7 +207,7 @@ def prepare_cloud_layers(ctx: "Context", scenes: list[Any], model: Any, *, log: 
     for scene in scenes:
         entry = manifest.get(scene.id)
         if entry and entry["settings"] == settings.to_dict() and all(Path(entry[k]["href"]).is_file() for k in (cl.CLP, cl.CLM)):
-            from fis.catalog.records import BandAsset
+            from fis.core.scenes import BandAsset
 
             assets = {k: BandAsset.from_dict(k, entry[k]) for k in (cl.CLP, cl.CLM)}
         else:

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from fis.config import Settings
-from fis.orm import Base
+from fis.store.orm import Base
 
 config = context.config
 target_metadata = Base.metadata

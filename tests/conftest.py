@@ -94,8 +94,8 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings):  # type: ignore[no-untyped-def]
     """A migrated app on the parametrised database."""
-    from fis.app import create_app
-    from fis.db import upgrade
+    from fis.api.app import create_app
+    from fis.store.db import upgrade
 
     application = create_app(settings)
     application.config["TESTING"] = True

@@ -31,8 +31,8 @@ from pyproj import Transformer
 from shapely import transform as shapely_transform
 from shapely.geometry import box, mapping
 
-from fis.bands import BANDS, NATIVE_RESOLUTION
-from fis.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
+from fis.core.bands import BANDS, NATIVE_RESOLUTION
+from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 
 CRS = "EPSG:32633"
 Y_TOP = 5_000_600.0
@@ -207,7 +207,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def ingest_into(app: Any, root: Path) -> Any:
-    from fis.catalog.ingest import ingest
+    from fis.services.ingest import ingest
 
     report = ingest([str(root)], app.extensions["fis"].sessions)
     assert not report.failed, report.failed

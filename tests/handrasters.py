@@ -1,4 +1,4 @@
-"""Hand-checkable Sentinel-2 scenes for the engine tests (real COG + STAC files via fis.synthetic).
+"""Hand-checkable Sentinel-2 scenes for the engine tests (real COG + STAC files via fis.demo.synthetic).
 
 The standard scene is a 10 x 10 grid of 10 m pixels in EPSG:32633 whose upper-left corner is
 (X0, Y0). Pixel (row, col) has its centre at (X0 + 10*col + 5, Y0 - 10*row - 5) and the
@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from fis.bands import BANDS
-from fis.catalog.records import SceneRecord
+from fis.core.bands import BANDS
+from fis.core.scenes import SceneRecord
 from fis.catalog.stac import scene_from_item
-from fis.request import TimeseriesRequest, parse_timeseries_request
-from fis.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
+from fis.core.request import TimeseriesRequest, parse_timeseries_request
+from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 
 UTC = dt.timezone.utc
 X0, Y0 = 500000.0, 5000000.0

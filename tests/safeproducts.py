@@ -32,7 +32,7 @@ import numpy as np
 import rasterio
 from pyproj import Transformer
 
-from fis.bands import BANDS, NATIVE_RESOLUTION
+from fis.core.bands import BANDS, NATIVE_RESOLUTION
 
 UTC = dt.timezone.utc
 X0, Y0 = 500000.0, 5000000.0

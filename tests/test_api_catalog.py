@@ -104,7 +104,7 @@ def test_healthz(ingested: Any, database_url: str) -> None:
 
 
 def test_healthz_unmigrated_database_is_503(settings: Any) -> None:
-    from fis.app import create_app
+    from fis.api.app import create_app
 
     app = create_app(settings)  # not migrated
     try:

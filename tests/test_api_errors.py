@@ -24,8 +24,8 @@ RAW_INF = RAW_NAN.replace("NaN", "Infinity")
 @pytest.fixture(scope="module")
 def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One migrated SQLite app for the validation table (validation does not depend on the backend)."""
-    from fis.app import create_app
-    from fis.db import upgrade
+    from fis.api.app import create_app
+    from fis.store.db import upgrade
 
     root = tmp_path_factory.mktemp("errors")
     application = create_app(Settings(data_dir=root, database_url=f"sqlite:///{root / 'fis.sqlite'}"))
@@ -182,8 +182,8 @@ def test_unknown_route_and_wrong_method_use_the_error_shape(sqlite_app: Any) -> 
 
 
 def test_body_over_the_size_limit_is_413(tmp_path: Path) -> None:
-    from fis.app import create_app
-    from fis.db import upgrade
+    from fis.api.app import create_app
+    from fis.store.db import upgrade
 
     app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}"), max_body_bytes=300)
     try:

@@ -41,7 +41,7 @@ def post(client: Any, body: dict[str, Any], query: str = "") -> Any:
 
 
 def series_count(app: Any) -> tuple[int, int]:
-    from fis.orm import ObservationRow, TimeSeries
+    from fis.store.orm import ObservationRow, TimeSeries
 
     with app.extensions["fis"].sessions() as session:
         return (
@@ -171,7 +171,7 @@ def test_get_refilters_stored_series_without_recomputing(ingested: Any, monkeypa
     def no_compute(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("GET must not recompute")
 
-    monkeypatch.setattr("fis.timeseries.Engine.compute", no_compute)
+    monkeypatch.setattr("fis.engine.engine.Engine.compute", no_compute)
     url = f"/api/v1/timeseries/{created['id']}"
 
     stored = client.get(url).get_json()
@@ -364,7 +364,7 @@ def test_self_intersecting_polygon_is_repaired_with_a_warning(ingested: Any) -> 
 
 
 def test_geometry_over_the_pixel_budget_is_413_with_numbers(ingested: Any, settings: Any) -> None:
-    from fis.app import create_app
+    from fis.api.app import create_app
 
     small = create_app(settings, max_pixels=100)
     try:

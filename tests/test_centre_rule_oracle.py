@@ -14,8 +14,8 @@ import pytest
 from rasterstats import zonal_stats
 from shapely.geometry import MultiPolygon, Polygon, mapping
 
-from fis.clouds import load_model
-from fis.timeseries import Engine
+from fis.engine.clouds import load_model
+from fis.engine.engine import Engine
 from handrasters import X0, Y0, make_request, write_scene
 
 SIZE = 60  # 600 m x 600 m of 10 m pixels

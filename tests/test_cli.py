@@ -55,7 +55,7 @@ def _head() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from fis.db import MIGRATIONS_DIR
+    from fis.store.db import MIGRATIONS_DIR
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -143,7 +143,7 @@ def test_stats_json_has_the_post_response_shape(migrated: dict[str, str], field_
         assert_observation_matches(obs, obs["date"])
     assert body["links"]["self"].endswith(f"/api/v1/timeseries/{body['id']}")
     # the series was stored: the HTTP API serves it
-    from fis.app import create_app
+    from fis.api.app import create_app
     from fis.config import Settings
 
     app = create_app(Settings.from_env(migrated))
@@ -243,7 +243,7 @@ def test_serve_help_names_options() -> None:
 
 @pytest.mark.slow
 def test_demo_builds_ingests_and_prints_requests(tmp_path: Path, sqlite_url: str) -> None:
-    pytest.importorskip("fis.demo", reason="fis.demo is not importable yet")
+    pytest.importorskip("fis.demo.archive", reason="fis.demo.archive is not importable yet")
     env = {"FIS_DATABASE_URL": sqlite_url, "FIS_DATA_DIR": str(tmp_path / "data")}
     out = tmp_path / "demo"
     result = CliRunner().invoke(main, ["demo", "--size", "40", "--dir", str(out)], env=env, catch_exceptions=False)
@@ -253,7 +253,7 @@ def test_demo_builds_ingests_and_prints_requests(tmp_path: Path, sqlite_url: str
     items = sorted(out.rglob("*.json"))
     assert items, "no STAC items written"
     # the scenes are in the database and a printed request body works against it
-    from fis.app import create_app
+    from fis.api.app import create_app
     from fis.config import Settings
 
     app = create_app(Settings.from_env(env))

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from fis.bands import BANDS
+from fis.core.bands import BANDS
 from fis.catalog.stac import scene_from_item
-from fis.clouds import load_model
-from fis.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
-from fis.timeseries import Engine
+from fis.engine.clouds import load_model
+from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
+from fis.engine.engine import Engine
 from handrasters import CLEAR, CLOUDY, make_request, ring
 
 UTC = dt.timezone.utc
@@ -153,7 +153,7 @@ def test_l2a_without_scl_has_no_cloud_information(tmp_path: Path, engine: Engine
 
 
 def test_l2a_through_the_api(client: Any, app: Any, tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
+    from fis.services.ingest import ingest
 
     write_l2a_scene(tmp_path / "archive", "S2A_MSIL2A_20230605_T33TWN")
     report = ingest([str(tmp_path / "archive")], app.extensions["fis"].sessions)

@@ -24,12 +24,12 @@ import pytest
 import rasterio
 from click.testing import CliRunner, Result
 
-from fis.bands import BANDS
+from fis.core.bands import BANDS
 from fis.cli import main
-from fis.cloudlayers import CLM, CLP, CloudLayerSettings
-from fis.clouds import cloud_mask, load_model
+from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings
+from fis.engine.clouds import cloud_mask, load_model
 from fis.config import Settings
-from fis.synthetic import BandRaster, grid_transform, write_stac_scene
+from fis.demo.synthetic import BandRaster, grid_transform, write_stac_scene
 from fis_archive import (  # noqa: F401 - fixtures
     DATE_CLEAR,
     DATE_CLOUDY,
@@ -138,8 +138,8 @@ def ingested_env(env: dict[str, str], root: Path) -> dict[str, str]:
 
 
 def scene(env: dict[str, str], scene_id: str):  # type: ignore[no-untyped-def]
-    from fis.service import Services
-    from fis.store import get_scene
+    from fis.services.runtime import Services
+    from fis.store.queries import get_scene
 
     svc = Services.create(Settings(data_dir=Path(env["FIS_DATA_DIR"]), database_url=env["FIS_DATABASE_URL"]))
     try:
@@ -305,7 +305,7 @@ def test_unknown_scene_id_fails_with_a_message(env: dict[str, str], layer_archiv
 def test_crash_while_writing_the_second_file_registers_nothing_and_leaves_no_final_file(
     env: dict[str, str], layer_archive: Path, monkeypatch: pytest.MonkeyPatch, crash: Exception
 ) -> None:
-    import fis.cloudlayers as cloudlayers
+    import fis.engine.cloudlayers as cloudlayers
 
     ingested_env(env, layer_archive)
     real = cloudlayers._write_cog
@@ -371,7 +371,7 @@ def post(client: Any, geometry: dict[str, Any], **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def layered(app: Any, layer_archive: Path) -> Any:
     """The app with the archive ingested and default layers computed for every scene but SCENE_EAST."""
-    from fis.catalog.ingest import ingest
+    from fis.services.ingest import ingest
 
     svc = app.extensions["fis"]
     assert ingest([str(layer_archive)], svc.sessions).failed == []
@@ -381,7 +381,7 @@ def layered(app: Any, layer_archive: Path) -> Any:
 
 
 def test_requests_use_matching_layers_and_compute_otherwise(layered: Any) -> None:
-    from fis.timeseries import Engine
+    from fis.engine.engine import Engine
 
     client = layered.test_client()
     fields = {
@@ -404,7 +404,7 @@ def test_requests_use_matching_layers_and_compute_otherwise(layered: Any) -> Non
 
     # same settings, layers or not: the same mask (same cells, same recipe), the same counts
     svc = layered.extensions["fis"]
-    from fis.store import find_scenes
+    from fis.store.queries import find_scenes
     from handrasters import make_request
 
     for geometry in fields.values():
@@ -445,9 +445,9 @@ VERY_CLEAR: dict[str, float] = {
 
 
 def test_clp_zero_is_a_clear_probability_not_no_data(app: Any, tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
-    from fis.store import find_scenes
-    from fis.timeseries import Engine
+    from fis.services.ingest import ingest
+    from fis.store.queries import find_scenes
+    from fis.engine.engine import Engine
     from handrasters import make_request
 
     rasters = {
@@ -473,7 +473,7 @@ def test_clp_zero_is_a_clear_probability_not_no_data(app: Any, tmp_path: Path) -
 
 def test_missing_layer_file_fails_only_its_date(layered: Any) -> None:
     svc = layered.extensions["fis"]
-    from fis.store import get_scene
+    from fis.store.queries import get_scene
 
     with svc.sessions() as session:
         record = get_scene(session, GRAD)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fis.bands import BANDS
-from fis.clouds import MODELS_DIR, CloudModel, ModelManifest, cloud_mask, disk, load_model
+from fis.core.bands import BANDS
+from fis.engine.clouds import MODELS_DIR, CloudModel, ModelManifest, cloud_mask, disk, load_model
 from fis.errors import ModelError
 
 MODEL_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")

@@ -1,4 +1,4 @@
-"""fis.demo: the self-generated demo archive, checked with the real s2cloudless model."""
+"""fis.demo.archive: the self-generated demo archive, checked with the real s2cloudless model."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from rasterio.features import geometry_mask
 from shapely import transform as shapely_transform
 from shapely.geometry import box, shape
 
-from fis.bands import BANDS
-from fis.demo import DemoArchive, build_demo_archive
+from fis.core.bands import BANDS
+from fis.demo.archive import DemoArchive, build_demo_archive
 from fis.errors import InvalidInput
-from fis.synthetic import grid_transform
+from fis.demo.synthetic import grid_transform
 
 SIZE = 60
 ORIGIN = (500000.0, 5100000.0)

@@ -15,11 +15,11 @@ import rasterio
 from affine import Affine
 from pyproj import CRS
 
-from fis.catalog.records import BandAsset
-from fis.grid import Grid
-from fis.radiometry import Radiometry
-from fis.raster import DatasetCache, read_band_on_grids
-from fis.timeseries import _mosaic
+from fis.core.scenes import BandAsset
+from fis.engine.grid import Grid
+from fis.core.radiometry import Radiometry
+from fis.engine.raster import DatasetCache, read_band_on_grids
+from fis.engine.engine import _mosaic
 
 X0, Y0 = 500_000.0, 5_100_000.0  # multiples of 160 m, like the cloud grid's cells
 
@@ -38,7 +38,7 @@ def _cells(width: int, height: int) -> Grid:
 
 
 class _Scene:
-    """The one attribute :func:`fis.timeseries._mosaic` reads."""
+    """The one attribute :func:`fis.engine.engine._mosaic` reads."""
 
     def __init__(self, asset: BandAsset):
         self.assets = {"B02": asset}
@@ -87,7 +87,7 @@ def test_cell_means_are_exact_digital_number_means_scaled_once(tmp_path: Path) -
 
 
 def test_layers_made_with_float32_cell_sums_are_recomputed_not_used() -> None:
-    from fis.cloudlayers import CloudLayerSettings
+    from fis.engine.cloudlayers import CloudLayerSettings
 
     current = CloudLayerSettings(model="s2cloudless-v0.1")
     old = CloudLayerSettings.from_dict({"model": "s2cloudless-v0.1", "resolution": 160, "threshold": 0.4, "average_over": 1, "dilation_size": 1})

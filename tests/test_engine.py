@@ -1,6 +1,6 @@
 """Engine.compute on hand-checkable rasters: exact counts, band means, NDVI statistics, mosaics.
 
-Scenes are real COG files + STAC items (fis.synthetic) read back through rasterio/GDAL. The
+Scenes are real COG files + STAC items (fis.demo.synthetic) read back through rasterio/GDAL. The
 standard scene (tests/handrasters.py) is a 10 x 10 grid of 10 m pixels with
 ``B04 = 100 + v`` and ``B08 = 1000 + v`` DN, ``v = row*10 + col``, baseline 02.14 (reflectance =
 DN / 10000). Expected values are computed by hand in the comments; the comparison tolerance
@@ -17,11 +17,11 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import shape
 
-from fis.bands import BANDS
-from fis.clouds import load_model
+from fis.core.bands import BANDS
+from fis.engine.clouds import load_model
 from fis.errors import RequestTooLarge
-from fis.observation import PixelCounts
-from fis.timeseries import Engine
+from fis.core.observation import PixelCounts
+from fis.engine.engine import Engine
 from handrasters import (
     CLEAR,
     CLOUDY,
@@ -371,10 +371,10 @@ def test_no_scene_gives_no_observations(tmp_path: Path, engine: Engine) -> None:
 
 
 def test_polygon_touching_no_scene_gives_no_observations_through_the_catalog(tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
+    from fis.services.ingest import ingest
     from fis.config import Settings
-    from fis.db import upgrade
-    from fis.service import Services
+    from fis.store.db import upgrade
+    from fis.services.runtime import Services
 
     write_scene(tmp_path / "archive", "S1")
     services = Services.create(Settings(data_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}"))

@@ -1,5 +1,5 @@
 """Statistics options on hand-checkable rasters: clear-pixel statistics, indices, percentiles,
-histograms and temporal aggregation, through :func:`fis.compute.compute_series` on real COGs.
+histograms and temporal aggregation, through :func:`fis.engine.compute.compute_series` on real COGs.
 
 The standard scene (tests/handrasters.py) has ``B04 = 100 + v`` and ``B08 = 1000 + v`` DN with
 ``v = row*10 + col``; the index ``(B08 + B04) * 10000`` is then ``1100 + 2v`` per pixel. The split
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fis.bands import BANDS
-from fis.clouds import load_model
-from fis.compute import compute_series
-from fis.observation import PixelCounts
-from fis.timeseries import Engine
+from fis.core.bands import BANDS
+from fis.engine.clouds import load_model
+from fis.engine.compute import compute_series
+from fis.core.observation import PixelCounts
+from fis.engine.engine import Engine
 from handrasters import (
     CLEAR,
     CLOUDY,

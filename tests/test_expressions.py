@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fis.errors import InvalidInput
-from fis.expressions import BUILTIN_INDICES, builtin_index, custom_index, parse_expression
+from fis.core.expressions import BUILTIN_INDICES, builtin_index, custom_index, parse_expression
 
 # two pixels with hand-picked reflectances (float64: the evaluator computes in float64)
 F64 = {

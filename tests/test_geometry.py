@@ -1,4 +1,4 @@
-"""Tests for fis.geometry: parsing, CRS handling, repair and reprojection of AOIs."""
+"""Tests for fis.core.geometry: parsing, CRS handling, repair and reprojection of AOIs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from fis.errors import InvalidCRS, InvalidGeometry, InvalidInput
-from fis.geometry import AOI, WGS84, parse_crs, parse_geometry, transform_geometry
+from fis.core.geometry import AOI, WGS84, parse_crs, parse_geometry, transform_geometry
 
 SQUARE = [[[10.0, 45.0], [10.01, 45.0], [10.01, 45.01], [10.0, 45.01], [10.0, 45.0]]]
 SQUARE_GJ = {"type": "Polygon", "coordinates": SQUARE}

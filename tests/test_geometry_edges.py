@@ -3,7 +3,7 @@
 * two overlapping MGRS tiles of one date (per-band mosaic, earliest acquisition wins);
 * two UTM zones (EPSG:32633 / EPSG:32634 at 18 degrees E): the other zone is warped by GDAL;
 * the antimeridian: RFC 7946 polygons whose longitude jumps from 179.99 to -179.99 are split
-  at +-180 (fis.geometry.split_antimeridian), scenes in UTM zones 60 and 1 are found on both
+  at +-180 (fis.core.geometry.split_antimeridian), scenes in UTM zones 60 and 1 are found on both
   sides and mosaicked into one observation;
 * very thin and tiny polygons: the pixels whose centres they cover, else one pixel on the
   polygon, never an empty answer;
@@ -30,14 +30,14 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from fis.catalog.records import SceneRecord
+from fis.core.scenes import SceneRecord
 from fis.catalog.stac import scene_from_item
-from fis.clouds import load_model
+from fis.engine.clouds import load_model
 from fis.errors import InvalidGeometry
-from fis.geometry import parse_geometry, split_antimeridian
-from fis.observation import PixelCounts
-from fis.synthetic import BandRaster, grid_transform, write_stac_scene
-from fis.timeseries import Engine
+from fis.core.geometry import parse_geometry, split_antimeridian
+from fis.core.observation import PixelCounts
+from fis.demo.synthetic import BandRaster, grid_transform, write_stac_scene
+from fis.engine.engine import Engine
 from handrasters import make_request, ring
 
 UTC = dt.timezone.utc
@@ -325,7 +325,7 @@ def test_polygon_across_the_antimeridian_reads_both_sides_into_one_observation(t
 
 
 def test_antimeridian_through_the_catalog_and_the_api(app: Any, client: Any, tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
+    from fis.services.ingest import ingest
 
     write_dateline_archive(tmp_path / "archive")
     report = ingest([str(tmp_path / "archive")], app.extensions["fis"].sessions)
@@ -430,8 +430,8 @@ def to_lonlat(geometry: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_scene_in_the_bbox_but_not_under_the_polygon_is_never_opened(app: Any, tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
-    from fis.store import find_scenes
+    from fis.services.ingest import ingest
+    from fis.store.queries import find_scenes
 
     svc = app.extensions["fis"]
     root = tmp_path / "archive"

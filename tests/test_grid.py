@@ -1,4 +1,4 @@
-"""The request grid and the pixel rule (fis.grid), on a hand-checkable 10 x 10 grid of 10 m pixels.
+"""The request grid and the pixel rule (fis.engine.grid), on a hand-checkable 10 x 10 grid of 10 m pixels.
 
 Pixel (row, col) spans x in [X0 + 10*col, X0 + 10*col + 10] and has its centre at
 (X0 + 10*col + 5, Y0 - 10*row - 5).
@@ -12,7 +12,7 @@ from affine import Affine
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from fis.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
+from fis.engine.grid import Grid, cell_lookup, grid_for_bounds, polygon_mask, snap_resolution
 from handrasters import X0, Y0, centres_inside
 
 UTM33 = CRS.from_epsg(32633)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from fis.cli import main
-from fis.timeseries import Engine
+from fis.engine.engine import Engine
 from fis_archive import (  # noqa: F401 - fixtures
     CRS,
     DATE_CLEAR,

@@ -29,14 +29,14 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Polygon, box
 
-from fis.bands import BANDS
-from fis.ogc_fis import (
+from fis.core.bands import BANDS
+from fis.protocols.sentinelhub_fis import (
     channel_statistics,
     equal_frequency_histogram,
     equidistant_histogram,
     streaming_histogram,
 )
-from fis.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
+from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 from conftest import SHARED_DATA
 from fis_archive import (  # noqa: F401 - fixtures
     DATE_CLEAR,
@@ -371,9 +371,9 @@ def test_lat_lon_geometry_for_epsg_4326(ingested: Any) -> None:
 @pytest.fixture(scope="module")
 def plain_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A migrated app on SQLite without scenes: parameter errors happen before any query."""
-    from fis.app import create_app
+    from fis.api.app import create_app
     from fis.config import Settings
-    from fis.db import upgrade
+    from fis.store.db import upgrade
 
     tmp = tmp_path_factory.mktemp("fis-plain")
     application = create_app(Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'fis.sqlite'}"))
@@ -453,7 +453,7 @@ def test_json_exceptions_on_request(plain_app: Any) -> None:
 
 
 def test_unexpected_error_is_a_500_report(plain_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fis.api.fis as endpoint
+    import fis.api.ogc as endpoint
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk on fire")

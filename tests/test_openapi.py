@@ -11,7 +11,7 @@ import pytest
 
 from fis.api.openapi_spec import build_spec
 from fis.config import Settings
-from fis.request import ACCEPTED_KEYS, REQUIRED_KEYS, CloudMaskSettings
+from fis.core.request import ACCEPTED_KEYS, REQUIRED_KEYS, CloudMaskSettings
 
 SERVER = "http://fis.example:8080"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
@@ -26,7 +26,7 @@ def spec() -> dict[str, Any]:
 @pytest.fixture
 def docs_app(tmp_path: Path):  # type: ignore[no-untyped-def]
     """An app on a fresh SQLite file (not migrated: building the app and the document needs no tables)."""
-    from fis.app import create_app
+    from fis.api.app import create_app
 
     application = create_app(Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}"))
     yield application
@@ -111,7 +111,7 @@ def test_request_schema_matches_the_validator(spec: dict[str, Any]) -> None:
 
 
 def test_request_example_is_accepted(spec: dict[str, Any]) -> None:
-    from fis.request import parse_timeseries_request
+    from fis.core.request import parse_timeseries_request
 
     body = spec["paths"]["/api/v1/timeseries"]["post"]["requestBody"]["content"]["application/json"]
     for example in body["examples"].values():

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fis.bands import BANDS
+from fis.core.bands import BANDS
 from fis.catalog.stac import iter_item_dicts, scene_from_item
-from fis.clouds import load_model
-from fis.radiometry import (
+from fis.engine.clouds import load_model
+from fis.core.radiometry import (
     Radiometry,
     baseline_has_offset,
     parse_baseline,
     radiometry_for_asset,
 )
-from fis.synthetic import reflectance_to_dn
-from fis.timeseries import Engine
+from fis.demo.synthetic import reflectance_to_dn
+from fis.engine.engine import Engine
 from handrasters import CLEAR, CLOUDY, UTC, make_request, pixel_rect, polygon, write_scene
 
 METADATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "metadata"

@@ -19,8 +19,8 @@ import pytest
 from affine import Affine
 from pyproj import Transformer
 
-from fis.bands import BANDS
-from fis.synthetic import BandRaster, write_stac_scene
+from fis.core.bands import BANDS
+from fis.demo.synthetic import BandRaster, write_stac_scene
 
 pytestmark = pytest.mark.reference
 
@@ -65,10 +65,10 @@ def reference(shared_data: Path) -> Reference:
 
 @pytest.fixture(scope="module")
 def client(reference: Reference, tmp_path_factory: pytest.TempPathFactory):
-    from fis.app import create_app
-    from fis.catalog.ingest import ingest
+    from fis.api.app import create_app
+    from fis.services.ingest import ingest
     from fis.config import Settings
-    from fis.db import upgrade
+    from fis.store.db import upgrade
 
     root = tmp_path_factory.mktemp("reference")
     archive = root / "archive"

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fis.bands import BANDS
-from fis.cloudlayers import CloudLayerSettings
-from fis.synthetic import BandRaster, write_stac_scene
+from fis.core.bands import BANDS
+from fis.engine.cloudlayers import CloudLayerSettings
+from fis.demo.synthetic import BandRaster, write_stac_scene
 from test_reference import ACQUISITIONS, CLOUDY_DATES, Reference, reference  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.reference
@@ -30,10 +30,10 @@ TOLERANCE = 0.05
 
 @pytest.fixture(scope="module")
 def services(reference: Reference, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from fis.catalog.ingest import ingest
+    from fis.services.ingest import ingest
     from fis.config import Settings
-    from fis.db import upgrade
-    from fis.service import Services
+    from fis.store.db import upgrade
+    from fis.services.runtime import Services
 
     root = tmp_path_factory.mktemp("reference-layers")
     archive = root / "archive"
@@ -56,9 +56,9 @@ def services(reference: Reference, tmp_path_factory: pytest.TempPathFactory) -> 
 
 def both_paths(svc: Any, geometry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Observations by date with the layers and without them (mask computed at request time)."""
-    from fis.request import parse_timeseries_request
-    from fis.store import find_scenes
-    from fis.timeseries import Engine
+    from fis.core.request import parse_timeseries_request
+    from fis.store.queries import find_scenes
+    from fis.engine.engine import Engine
 
     request = parse_timeseries_request(
         {"geometry": geometry, "crs": "EPSG:32633", "time_range": {"from": "2015-07-01", "to": "2015-09-30"}}
@@ -120,9 +120,9 @@ def test_layer_probability_is_the_on_the_fly_probability_to_one_clp_step(service
     is within 0.02 of Sentinel Hub's CLP mean (measured: 0.008/0.010, 0.751/0.742, 0.974/0.971,
     0.020/0.024, 0.027/0.032 for 07-11, 07-31, 08-20, 08-30, 09-09). Per pixel SH's CLP differs
     by up to 0.43 at cloud edges: its 160 m cells are not aligned with ours."""
-    from fis.request import parse_timeseries_request
-    from fis.store import find_scenes
-    from fis.timeseries import Engine
+    from fis.core.request import parse_timeseries_request
+    from fis.store.queries import find_scenes
+    from fis.engine.engine import Engine
 
     request = parse_timeseries_request(
         {"geometry": box(reference, 0, 0, 101, 100), "crs": "EPSG:32633", "time_range": {"from": "2015-07-01", "to": "2015-09-30"}}

@@ -1,4 +1,4 @@
-"""Tests for fis.request: validation of time-series request bodies and query-string values."""
+"""Tests for fis.core.request: validation of time-series request bodies and query-string values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from fis.errors import InvalidCRS, InvalidGeometry, InvalidInput, InvalidTimeRange
-from fis.request import (
+from fis.core.request import (
     ACCEPTED_KEYS,
     CloudMaskSettings,
     TimeseriesRequest,

@@ -15,15 +15,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fis.bands import BANDS
-from fis.catalog.ingest import discover_sources, ingest, read_scenes
+from fis.core.bands import BANDS
+from fis.catalog.sources import discover_sources, read_scenes
+from fis.services.ingest import ingest
 from fis.catalog.safe import band_files, parse_product_metadata, scene_from_safe
-from fis.clouds import load_model
+from fis.engine.clouds import load_model
 from fis.errors import IngestError
-from fis.radiometry import Radiometry
-from fis.request import parse_timeseries_request
-from fis.store import count_scenes, find_scenes
-from fis.timeseries import Engine
+from fis.core.radiometry import Radiometry
+from fis.core.request import parse_timeseries_request
+from fis.store.queries import count_scenes, find_scenes
+from fis.engine.engine import Engine
 from handrasters import CLEAR
 from safeproducts import (
     SIZE_M,

@@ -7,7 +7,7 @@ from rasterio.env import getenv
 
 from fis.config import Settings
 from fis.errors import InvalidInput
-from fis.service import Services
+from fis.services.runtime import Services
 
 
 def test_gdal_cache_setting_reaches_the_engine_read_threads(tmp_path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fis.bands import BANDS
-from fis.catalog.ingest import read_scenes
+from fis.core.bands import BANDS
+from fis.catalog.sources import read_scenes
 from fis.catalog.stac import iter_item_dicts, resolve_href, scene_from_item
 from fis.errors import IngestError
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from fis.catalog.records import BandAsset
+from fis.core.scenes import BandAsset
 from fis.catalog.stac_api import parse_bbox_option, read_stac_api
 from fis.cli import main
 from fis.errors import InvalidInput, InvalidTimeRange
@@ -184,7 +184,7 @@ def test_real_earth_search_item_ingests_without_opening_hrefs(env: dict[str, str
     result = run(env, "ingest", str(path))
     assert result.exit_code == 0, result.output
     assert "1 scenes added, 0 updated, 0 failed" in result.stdout
-    from fis.store import find_scenes
+    from fis.store.queries import find_scenes
 
     with app.extensions["fis"].sessions() as session:
         [scene] = find_scenes(session, None, None)
@@ -200,9 +200,9 @@ def test_unreachable_or_unauthorised_href_fails_its_date_only(archive: Path, sta
     from dataclasses import replace
 
     from fis.catalog.stac import scene_from_item
-    from fis.clouds import load_model
-    from fis.request import parse_timeseries_request
-    from fis.timeseries import Engine
+    from fis.engine.clouds import load_model
+    from fis.core.request import parse_timeseries_request
+    from fis.engine.engine import Engine
 
     items = {i["id"]: i for i in archive_items(archive)}
     good = scene_from_item(items[SCENE_CLEAR], base_href=str(archive / SCENE_CLEAR / f"{SCENE_CLEAR}.json"))

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fis.aggregation import Aggregation, covered_range, intervals, parse_aggregation, parse_duration
+from fis.core.aggregation import Aggregation, covered_range, intervals, parse_aggregation, parse_duration
 from fis.errors import InvalidInput
-from fis.request import parse_timeseries_request
-from fis.stats import HistogramSpec, histogram, percentile_key, percentiles
-from fis.timerange import TimeRange
+from fis.core.request import parse_timeseries_request
+from fis.core.stats import HistogramSpec, histogram, percentile_key, percentiles
+from fis.core.timerange import TimeRange
 
 UTC = dt.timezone.utc
 VALUES = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0])  # sorted: 1 1 2 3 3 4 5 5 5 6 9

@@ -29,7 +29,7 @@ TABLES = {"scenes", "timeseries", "observations"}
 
 
 def counts(app: Any) -> tuple[int, int]:
-    from fis.orm import ObservationRow, TimeSeries
+    from fis.store.orm import ObservationRow, TimeSeries
 
     with app.extensions["fis"].sessions() as session:
         return (
@@ -46,10 +46,10 @@ def quiet_app_errors(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_failure_after_saving_leaves_no_series(ingested: Any, monkeypatch: pytest.MonkeyPatch, quiet_app_errors: None) -> None:
-    import fis.service
-    import fis.store
+    import fis.services.runtime
+    import fis.store.queries
 
-    real_save = fis.store.save_series
+    real_save = fis.store.queries.save_series
 
     def save_then_fail(session: Any, **kwargs: Any) -> Any:
         series = real_save(session, **kwargs)  # rows are flushed inside the transaction
@@ -60,7 +60,7 @@ def test_failure_after_saving_leaves_no_series(ingested: Any, monkeypatch: pytes
     client = ingested.test_client()
     kept = client.post("/api/v1/timeseries", json=request_body()).get_json()["id"]
     before = counts(ingested)
-    monkeypatch.setattr(fis.service, "save_series", save_then_fail)
+    monkeypatch.setattr(fis.services.runtime, "save_series", save_then_fail)
     response = client.post("/api/v1/timeseries", json=request_body())
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"
@@ -71,7 +71,7 @@ def test_failure_after_saving_leaves_no_series(ingested: Any, monkeypatch: pytes
 
 
 def test_failing_observation_insert_leaves_no_half_written_series(ingested: Any, quiet_app_errors: None) -> None:
-    from fis.orm import ObservationRow
+    from fis.store.orm import ObservationRow
 
     inserted: list[Any] = []
 
@@ -95,7 +95,7 @@ def test_failing_observation_insert_leaves_no_half_written_series(ingested: Any,
 
 def test_database_constraint_violation_rolls_back_the_series(ingested: Any, monkeypatch: pytest.MonkeyPatch, quiet_app_errors: None) -> None:
     """Two observations of one date break the (timeseries_id, date) unique constraint in the database."""
-    from fis.timeseries import Engine
+    from fis.engine.engine import Engine
 
     real_compute = Engine.compute
 
@@ -111,15 +111,15 @@ def test_database_constraint_violation_rolls_back_the_series(ingested: Any, monk
 
 
 def test_delete_is_transactional(ingested: Any, monkeypatch: pytest.MonkeyPatch, quiet_app_errors: None) -> None:
-    import fis.store
-    from fis.orm import TimeSeries
+    import fis.store.queries
+    from fis.store.orm import TimeSeries
 
     client = ingested.test_client()
     series_id = client.post("/api/v1/timeseries", json=request_body()).get_json()["id"]
     def delete_observations_then_fail(session: Any, sid: str) -> None:
         from sqlalchemy import delete
 
-        from fis.orm import ObservationRow
+        from fis.store.orm import ObservationRow
 
         session.execute(delete(ObservationRow).where(ObservationRow.timeseries_id == sid))
         raise RuntimeError("connection lost")
@@ -127,7 +127,7 @@ def test_delete_is_transactional(ingested: Any, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr("fis.api.timeseries.delete_series", delete_observations_then_fail)
     assert client.delete(f"/api/v1/timeseries/{series_id}").status_code == 500
     assert counts(ingested) == (1, 3)
-    monkeypatch.setattr("fis.api.timeseries.delete_series", fis.store.delete_series)
+    monkeypatch.setattr("fis.api.timeseries.delete_series", fis.store.queries.delete_series)
     assert client.delete(f"/api/v1/timeseries/{series_id}").status_code == 204
     with ingested.extensions["fis"].sessions() as session:
         assert session.get(TimeSeries, series_id) is None
@@ -140,7 +140,7 @@ def _tables(engine: Any) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade(database_url: str) -> None:
-    from fis.db import current_revision, downgrade, ensure_migrated, head_revision, make_engine, upgrade
+    from fis.store.db import current_revision, downgrade, ensure_migrated, head_revision, make_engine, upgrade
     from fis.errors import StorageError
 
     engine = make_engine(database_url)
@@ -169,12 +169,12 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
 
 
 def test_orm_models_match_the_migrations(database_url: str) -> None:
-    """Autogenerate finds nothing to add: the hand-written migration and fis.orm agree."""
+    """Autogenerate finds nothing to add: the hand-written migration and fis.store.orm agree."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from fis.db import make_engine, upgrade
-    from fis.orm import Base
+    from fis.store.db import make_engine, upgrade
+    from fis.store.orm import Base
 
     engine = make_engine(database_url)
     try:
@@ -193,7 +193,7 @@ def test_orm_models_match_the_migrations(database_url: str) -> None:
 
 @pytest.mark.postgis
 def test_postgis_geometry_columns_and_gist_indexes(postgis_url: str) -> None:
-    from fis.db import make_engine, upgrade
+    from fis.store.db import make_engine, upgrade
 
     engine = make_engine(postgis_url)
     try:
@@ -220,9 +220,9 @@ def test_postgis_geometry_columns_and_gist_indexes(postgis_url: str) -> None:
 @pytest.mark.postgis
 def test_postgis_stored_series_is_readable_by_gis_tools(postgis_url: str, tmp_path: Path, archive: Path) -> None:
     """What QGIS / psql see: real geometries with SRID 4326 that PostGIS functions accept."""
-    from fis.app import create_app
+    from fis.api.app import create_app
     from fis.config import Settings
-    from fis.db import upgrade
+    from fis.store.db import upgrade
 
     app = create_app(Settings(data_dir=tmp_path, database_url=postgis_url))
     try:
@@ -255,8 +255,8 @@ def test_postgis_stored_series_is_readable_by_gis_tools(postgis_url: str, tmp_pa
 # --- ingest ---------------------------------------------------------------------------------
 
 def test_reingest_updates_and_never_duplicates(app: Any, archive: Path, tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
-    from fis.store import count_scenes
+    from fis.services.ingest import ingest
+    from fis.store.queries import count_scenes
 
     root = copy_archive(archive, tmp_path / "archive")
     sessions = app.extensions["fis"].sessions
@@ -281,8 +281,8 @@ def test_reingest_updates_and_never_duplicates(app: Any, archive: Path, tmp_path
 
 
 def test_broken_items_are_reported_by_name_and_good_ones_ingested(app: Any, archive: Path, tmp_path: Path) -> None:
-    from fis.catalog.ingest import ingest
-    from fis.store import count_scenes
+    from fis.services.ingest import ingest
+    from fis.store.queries import count_scenes
 
     root = copy_archive(archive, tmp_path / "archive")
     # 1. not JSON at all

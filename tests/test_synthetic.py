@@ -1,4 +1,4 @@
-"""fis.synthetic: per-band GeoTIFF/COG + STAC Item writer and the DN encoding."""
+"""fis.demo.synthetic: per-band GeoTIFF/COG + STAC Item writer and the DN encoding."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from affine import Affine
 from pyproj import Transformer
 from shapely.geometry import Point, shape
 
-from fis.bands import BANDS, COMMON_NAMES
+from fis.core.bands import BANDS, COMMON_NAMES
 from fis.errors import InvalidInput
-from fis.synthetic import (
+from fis.demo.synthetic import (
     COG_MEDIA_TYPE,
     BandRaster,
     baseline_offset_dn,

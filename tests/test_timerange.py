@@ -1,4 +1,4 @@
-"""Tests for fis.timerange: ISO 8601 parsing, inclusive UTC ranges, STAC-style intervals."""
+"""Tests for fis.core.timerange: ISO 8601 parsing, inclusive UTC ranges, STAC-style intervals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from fis.errors import InvalidInput, InvalidTimeRange
-from fis.timerange import MAX_DATETIME, MIN_DATETIME, TimeRange, parse_datetime, parse_interval, parse_time_range
+from fis.core.timerange import MAX_DATETIME, MIN_DATETIME, TimeRange, parse_datetime, parse_interval, parse_time_range
 
 UTC = timezone.utc
 

@@ -57,7 +57,7 @@ def response_format(request: Request) -> str:
     Without ``format`` an Accept header preferring text/csv (wide CSV) or application/geo+json
     over application/json selects that; anything else is JSON.
     """
-    from fis.export import FORMATS
+    from fis.protocols.native.export import FORMATS
 
     fmt = request.args.get("format")
     if fmt is not None:

@@ -6,17 +6,17 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from fis import __version__
-from fis.app import services
-from fis.db import ensure_migrated
+from fis.api.context import services
+from fis.store.db import ensure_migrated
 from fis.errors import StorageError
-from fis.store import count_scenes
+from fis.store.queries import count_scenes
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    svc = services(current_app)
+    svc = services()
     try:
         ensure_migrated(svc.db)
         with svc.sessions() as session:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from fis import __version__
-from fis.bands import BANDS
-from fis.api.fis import openapi_paths as ogc_fis_paths
-from fis.observation import CSV_COLUMNS
-from fis.aggregation import LAST_INTERVAL, PICKS
-from fis.export import FORMATS, LONG_CSV_COLUMNS
-from fis.expressions import BUILTIN_INDICES, FUNCTIONS, MAX_EXPRESSION_LENGTH
-from fis.request import MAX_DISK_RADIUS, MAX_INDICES, MAX_PERCENTILES, MAX_RESOLUTION, CloudMaskSettings
-from fis.stats import HISTOGRAM_TYPES, MAX_BINS, NDVI_STATISTICS
+from fis.core.bands import BANDS
+from fis.api.ogc import openapi_paths as ogc_fis_paths
+from fis.core.observation import CSV_COLUMNS
+from fis.core.aggregation import LAST_INTERVAL, PICKS
+from fis.protocols.native.export import FORMATS, LONG_CSV_COLUMNS
+from fis.core.expressions import BUILTIN_INDICES, FUNCTIONS, MAX_EXPRESSION_LENGTH
+from fis.core.request import MAX_DISK_RADIUS, MAX_INDICES, MAX_PERCENTILES, MAX_RESOLUTION, CloudMaskSettings
+from fis.core.stats import HISTOGRAM_TYPES, MAX_BINS, NDVI_STATISTICS
 
 Schema = dict[str, Any]
 

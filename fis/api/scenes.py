@@ -13,12 +13,12 @@ from flask.typing import ResponseReturnValue
 from shapely.geometry import mapping
 
 from fis.api.body import int_arg
-from fis.app import services
-from fis.bands import BANDS
-from fis.catalog.records import SceneRecord
+from fis.api.context import services
+from fis.core.bands import BANDS
+from fis.core.scenes import SceneRecord
 from fis.errors import InvalidInput, NotFound
-from fis.store import find_scenes, get_scene
-from fis.timerange import parse_interval
+from fis.store.queries import find_scenes, get_scene
+from fis.core.timerange import parse_interval
 
 blueprint = Blueprint("scenes", __name__, url_prefix="/api/v1/scenes")
 
@@ -66,7 +66,7 @@ def scene_feature(scene: SceneRecord) -> dict[str, Any]:
 
 @blueprint.get("")
 def list_scenes() -> ResponseReturnValue:
-    svc = services(current_app)
+    svc = services()
     area = parse_bbox(request.args.get("bbox"))
     datetime_text = request.args.get("datetime")
     interval = parse_interval(datetime_text, field="datetime") if datetime_text else None
@@ -90,7 +90,7 @@ def list_scenes() -> ResponseReturnValue:
 @blueprint.get("/<scene_id>")
 def get_scene_feature(scene_id: str) -> ResponseReturnValue:
     """One scene as a GeoJSON Feature."""
-    with services(current_app).sessions() as session:
+    with services().sessions() as session:
         scene = get_scene(session, scene_id)
     return jsonify(scene_feature(scene))
 
@@ -99,7 +99,7 @@ def get_scene_feature(scene_id: str) -> ResponseReturnValue:
 def get_cloud_layer(scene_id: str, layer: str) -> ResponseReturnValue:
     """Download a precomputed cloud layer (CLP or CLM) of a scene as a GeoTIFF."""
     name = layer.upper()
-    with services(current_app).sessions() as session:
+    with services().sessions() as session:
         scene = get_scene(session, scene_id)
     asset = scene.assets.get(name)
     if asset is None or not Path(asset.href).is_file():

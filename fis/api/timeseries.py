@@ -8,13 +8,13 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from fis.api.body import int_arg, json_body, response_format
-from fis.api.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
-from fis.app import services
-from fis.db import transaction
+from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
+from fis.api.context import services
+from fis.store.db import transaction
 from fis.errors import InvalidInput
-from fis.observation import Observation, SeriesResult
-from fis.request import parse_timeseries_request
-from fis.store import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
+from fis.core.observation import Observation, SeriesResult
+from fis.core.request import parse_timeseries_request
+from fis.store.queries import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
 
 blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 
@@ -23,7 +23,7 @@ blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 def create_timeseries() -> ResponseReturnValue:
     fmt = response_format(request)
     ts_request = parse_timeseries_request(json_body(request))
-    series, result = services(current_app).run_timeseries(ts_request)
+    series, result = services().run_timeseries(ts_request)
     return _computed_response(series, result, fmt, status=201)
 
 
@@ -31,7 +31,7 @@ def create_timeseries() -> ResponseReturnValue:
 def refresh_timeseries(series_id: str) -> ResponseReturnValue:
     """Extend a stored series to today's archive: only dates after its range are computed."""
     fmt = response_format(request)
-    series, result = services(current_app).refresh_series(series_id)
+    series, result = services().refresh_series(series_id)
     return _computed_response(series, result, fmt, status=200)
 
 
@@ -56,7 +56,7 @@ def _computed_response(series: Any, result: SeriesResult, fmt: str, *, status: i
 
 @blueprint.get("")
 def list_timeseries() -> ResponseReturnValue:
-    svc = services(current_app)
+    svc = services()
     fmt = request.args.get("format")
     if fmt is not None and fmt.lower() != "json":
         raise InvalidInput(
@@ -87,7 +87,7 @@ def list_timeseries() -> ResponseReturnValue:
 @blueprint.get("/<series_id>")
 def get_timeseries(series_id: str) -> ResponseReturnValue:
     fmt = response_format(request)
-    with services(current_app).sessions() as session:
+    with services().sessions() as session:
         series = get_series(session, series_id)
         observations = observations_of(series)
         errors = errors_of(series)
@@ -102,12 +102,12 @@ def get_timeseries(series_id: str) -> ResponseReturnValue:
 
 def _details(observations: list[Observation]) -> dict[str, dict[str, Any]]:
     """Catalog facts (tile, baseline, level, radiometry) of the scenes behind the observations."""
-    with services(current_app).sessions() as session:
+    with services().sessions() as session:
         return scene_details(session, [i for o in observations for i in o.scenes])
 
 
 @blueprint.delete("/<series_id>")
 def remove_timeseries(series_id: str) -> ResponseReturnValue:
-    with transaction(services(current_app).sessions) as session:
+    with transaction(services().sessions) as session:
         delete_series(session, series_id)
     return "", 204

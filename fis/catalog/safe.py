@@ -11,7 +11,7 @@ What is read, and from where:
 - ``GRANULE/<id>/MTD_TL.xml`` (tile metadata, when present): CRS (``HORIZONTAL_CS_CODE``), tile
   sensing time (``SENSING_TIME``, the scene datetime as on STAC catalogues) and ``TILE_ID``.
 
-Radiometry per band (the one rule of :mod:`fis.radiometry`): ``scale = 1 / QUANTIFICATION_VALUE``,
+Radiometry per band (the one rule of :mod:`fis.core.radiometry`): ``scale = 1 / QUANTIFICATION_VALUE``,
 ``offset = ADD_OFFSET / QUANTIFICATION_VALUE``, i.e. ``reflectance = (DN + ADD_OFFSET) / Q``. The
 offset comes from the metadata file, never from the baseline number: a baseline >= 04.00 product
 whose metadata lists no offset is refused rather than guessed.
@@ -38,10 +38,10 @@ from shapely.geometry import MultiPolygon, Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.affinity import translate
 
-from fis.bands import BANDS, NATIVE_RESOLUTION
-from fis.catalog.records import BandAsset, SceneRecord
+from fis.core.bands import BANDS, NATIVE_RESOLUTION
+from fis.core.scenes import BandAsset, SceneRecord
 from fis.errors import IngestError
-from fis.radiometry import OFFSET_BASELINE, Radiometry
+from fis.core.radiometry import OFFSET_BASELINE, Radiometry
 
 __all__ = [
     "KNOWN_BASELINE_MAJORS",

@@ -2,7 +2,7 @@
 
 Band assets are found by asset key (``B04``), by Earth Search v1 key (``red``) or by the
 ``eo:bands`` name. Radiometry comes from ``raster:bands`` or the processing-baseline rule
-(:mod:`fis.radiometry`).
+(:mod:`fis.core.radiometry`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from urllib.parse import urljoin, urlparse
 import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
-from fis.bands import COMMON_NAMES, normalise_band_name
-from fis.catalog.records import BandAsset, SceneRecord
+from fis.core.bands import COMMON_NAMES, normalise_band_name
+from fis.core.scenes import BandAsset, SceneRecord
 from fis.errors import FisError, IngestError
-from fis.geometry import split_antimeridian
-from fis.radiometry import Radiometry, radiometry_for_asset
+from fis.core.geometry import split_antimeridian
+from fis.core.radiometry import Radiometry, radiometry_for_asset
 
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")

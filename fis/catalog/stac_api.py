@@ -17,9 +17,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from fis.catalog.records import SceneRecord
+from fis.core.scenes import SceneRecord
 from fis.errors import FisError, InvalidInput
-from fis.timerange import parse_interval
+from fis.core.timerange import parse_interval
 
 __all__ = ["DEFAULT_PAGE_SIZE", "parse_bbox_option", "read_stac_api"]
 
@@ -58,7 +58,7 @@ def read_stac_api(
     A failure to open the API or to fetch a page is reported once with the URL (the items of
     the pages already read are still yielded); a broken item is reported by its id.
     """
-    from fis.catalog.ingest import _check_local_assets
+    from fis.catalog.sources import check_local_assets
     from fis.catalog.stac import scene_from_item
 
     if urlparse(url).scheme not in ("http", "https"):
@@ -90,7 +90,7 @@ def read_stac_api(
         name = str(item.get("id") or f"{url}#{index}") if isinstance(item, dict) else f"{url}#{index}"
         try:
             record = scene_from_item(item, base_href=_item_href(item, url))
-            _check_local_assets(record)
+            check_local_assets(record)
         except FisError as exc:
             yield (name, exc.message)
             continue

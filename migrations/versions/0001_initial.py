@@ -5,14 +5,14 @@ Revises:
 Create Date: 2026-11-24
 
 Geometry columns are PostGIS geometry(GEOMETRY, 4326) with GiST indexes on PostgreSQL and
-WKT text on SQLite (fis.orm.GeometryType); both keep lon/lat bbox columns with a b-tree index.
+WKT text on SQLite (fis.store.orm.GeometryType); both keep lon/lat bbox columns with a b-tree index.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-from fis.orm import GeometryType
+from fis.store.orm import GeometryType
 
 revision = "0001"
 down_revision = None

@@ -1,0 +1,5 @@
+"""``python -m fis``: the command line."""
+
+from fis.cli import main
+
+main()

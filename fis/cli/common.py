@@ -1,0 +1,35 @@
+"""Shared pieces of the ``fis`` commands: settings, one-line errors, closing resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from fis.config import Settings
+from fis.errors import FisError
+
+
+def load_settings() -> Settings:
+    """Settings from ``FIS_*`` variables (read where a command starts, never at import)."""
+    return Settings.from_env()
+
+
+def fail(exc: FisError) -> None:
+    """Turn a :class:`FisError` into click's one-line ``Error: ...`` and exit status 1."""
+    raise click.ClickException(exc.message) from None
+
+
+def close_on_exit(close: Any) -> None:
+    """Release database connections when the command ends (engines are made per command)."""
+    click.get_current_context().call_on_close(close)
+
+
+class FisGroup(click.Group):
+    """Any :class:`FisError` a command lets through becomes a one-line ``Error: ...`` and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FisError as exc:
+            raise click.ClickException(exc.message) from None

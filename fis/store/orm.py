@@ -1,0 +1,210 @@
+"""SQLAlchemy 2.0 models: scenes (the archive), time series and their observations.
+
+Geometry columns are PostGIS ``geometry(…, 4326)`` with GiST indexes on PostgreSQL and WKT
+text on the embedded SQLite default (see :class:`GeometryType`); each table also keeps the
+bounding box in plain columns so SQLite can pre-filter spatially with ordinary indexes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import shapely
+from geoalchemy2 import Geometry
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from fis.core.bands import BANDS
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class GeometryType(TypeDecorator[BaseGeometry]):
+    """A shapely geometry in EPSG:4326: PostGIS ``geometry`` on PostgreSQL, WKT text elsewhere."""
+
+    impl = Text
+    cache_ok = True
+    # attributes geoalchemy2's DDL hooks look up on spatial column types (indexes are made by migrations)
+    spatial_index = False
+    use_N_D_index = False
+    management = False
+    use_typmod = None
+    dimension = 2
+    nullable = True
+
+    def __init__(self, geometry_type: str = "GEOMETRY", srid: int = 4326):
+        super().__init__()
+        self.geometry_type = geometry_type
+        self.srid = srid
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect is not None and dialect.name == "postgresql":
+            return dialect.type_descriptor(Geometry(self.geometry_type, srid=self.srid, spatial_index=False))
+        return Text() if dialect is None else dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: BaseGeometry | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect is not None and dialect.name == "postgresql":
+            return f"SRID={self.srid};{value.wkt}"
+        return value.wkt
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> BaseGeometry | None:
+        if value is None:
+            return None
+        if hasattr(value, "data"):  # geoalchemy2 WKBElement
+            value = bytes(value.data)
+        if isinstance(value, (bytes, memoryview)):
+            return shapely.from_wkb(bytes(value))
+        text = str(value)
+        if text.startswith("SRID="):
+            text = text.split(";", 1)[1]
+        if all(c in "0123456789abcdefABCDEF" for c in text[:16]):
+            return shapely.from_wkb(text)
+        return shapely.from_wkt(text)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class BBoxMixin:
+    """Bounding box columns (lon/lat) for index-backed pre-filtering on every backend."""
+
+    min_lon: Mapped[float] = mapped_column(Float)
+    min_lat: Mapped[float] = mapped_column(Float)
+    max_lon: Mapped[float] = mapped_column(Float)
+    max_lat: Mapped[float] = mapped_column(Float)
+
+    def set_bbox(self, geometry: BaseGeometry) -> None:
+        self.min_lon, self.min_lat, self.max_lon, self.max_lat = (float(v) for v in geometry.bounds)
+
+
+class Scene(BBoxMixin, Base):
+    """One acquisition on one tile: footprint, time, radiometry and band assets."""
+
+    __tablename__ = "scenes"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    collection: Mapped[str | None] = mapped_column(String(255))
+    datetime: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    date: Mapped[dt.date] = mapped_column(Date, index=True)
+    platform: Mapped[str | None] = mapped_column(String(64))
+    tile: Mapped[str | None] = mapped_column(String(16))
+    processing_baseline: Mapped[str | None] = mapped_column(String(16))
+    product_level: Mapped[str] = mapped_column(String(8), default="L1C")
+    crs: Mapped[str | None] = mapped_column(String(64))
+    footprint: Mapped[BaseGeometry] = mapped_column(GeometryType("GEOMETRY"))
+    assets: Mapped[dict[str, Any]] = mapped_column(JSON)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str | None] = mapped_column(Text)
+    ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, onupdate=_utcnow)
+
+    __table_args__ = (
+        Index("ix_scenes_bbox", "min_lon", "max_lon", "min_lat", "max_lat"),
+    )
+
+
+class TimeSeries(BBoxMixin, Base):
+    """A stored time series: the AOI, the request parameters and the observations."""
+
+    __tablename__ = "timeseries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, index=True)
+    geometry: Mapped[BaseGeometry] = mapped_column(GeometryType("GEOMETRY"))
+    time_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    time_to: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    observations: Mapped[list["ObservationRow"]] = relationship(
+        back_populates="timeseries", cascade="all, delete-orphan", passive_deletes=True,
+        order_by="ObservationRow.date",
+    )
+
+
+class ObservationRow(Base):
+    """One observation date of a time series; columns map 1:1 to the CSV export."""
+
+    __tablename__ = "observations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    timeseries_id: Mapped[str] = mapped_column(ForeignKey("timeseries.id", ondelete="CASCADE"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    datetime: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    scenes: Mapped[list[str]] = mapped_column(JSON)
+    ndvi_mean: Mapped[float | None] = mapped_column(Float)
+    ndvi_min: Mapped[float | None] = mapped_column(Float)
+    ndvi_max: Mapped[float | None] = mapped_column(Float)
+    ndvi_std: Mapped[float | None] = mapped_column(Float)
+    ndvi_median: Mapped[float | None] = mapped_column(Float)
+    ndvi_p10: Mapped[float | None] = mapped_column(Float)
+    ndvi_p25: Mapped[float | None] = mapped_column(Float)
+    ndvi_p75: Mapped[float | None] = mapped_column(Float)
+    ndvi_p90: Mapped[float | None] = mapped_column(Float)
+    cloud_probability: Mapped[float | None] = mapped_column(Float)
+    cloud_fraction: Mapped[float | None] = mapped_column(Float)
+    total_pixels: Mapped[int] = mapped_column(Integer)
+    valid_pixels: Mapped[int] = mapped_column(Integer)
+    cloudy_pixels: Mapped[int] = mapped_column(Integer)
+    nodata_pixels: Mapped[int] = mapped_column(Integer)
+    shadow_pixels: Mapped[int | None] = mapped_column(Integer)
+    cloud_source: Mapped[str | None] = mapped_column(String(16))
+    #: optional per-observation statistics (indices, percentiles, histograms) as JSON
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # band means (reflectance), one column per band as in the CSV
+    b01: Mapped[float | None] = mapped_column(Float)
+    b02: Mapped[float | None] = mapped_column(Float)
+    b03: Mapped[float | None] = mapped_column(Float)
+    b04: Mapped[float | None] = mapped_column(Float)
+    b05: Mapped[float | None] = mapped_column(Float)
+    b06: Mapped[float | None] = mapped_column(Float)
+    b07: Mapped[float | None] = mapped_column(Float)
+    b08: Mapped[float | None] = mapped_column(Float)
+    b8a: Mapped[float | None] = mapped_column(Float)
+    b09: Mapped[float | None] = mapped_column(Float)
+    b10: Mapped[float | None] = mapped_column(Float)
+    b11: Mapped[float | None] = mapped_column(Float)
+    b12: Mapped[float | None] = mapped_column(Float)
+
+    timeseries: Mapped[TimeSeries] = relationship(back_populates="observations")
+
+    def band_means(self) -> dict[str, float | None]:
+        return {band: getattr(self, band.lower()) for band in BANDS}
+
+    __table_args__ = (UniqueConstraint("timeseries_id", "date"),)
+
+
+__all__ = ["Base", "Scene", "TimeSeries", "ObservationRow", "GeometryType", "BANDS"]
