@@ -23,7 +23,7 @@ from fis.store.incremental import StoredPart, find_reusable, merge, scenes_to_co
 from fis.core.observation import SeriesResult
 from fis.store.orm import TimeSeries
 from fis.engine.raster import DatasetCache
-from fis.core.request import TimeseriesRequest, request_from_parameters
+from fis.core.request import TimeseriesRequest, request_from_stored
 from fis.store.queries import observation_row, errors_of, find_scenes, get_scene, get_series, observations_of, register_cloud_layers, save_series
 from fis.core.timerange import TimeRange
 from fis.core.scenes import SceneRecord
@@ -132,7 +132,7 @@ class Services:
                 s for s in find_scenes(session, geometry, new_range)
                 if s.date not in stored_dates
             ]
-        request = request_from_parameters(geometry, parameters, new_range)
+        request = request_from_stored(parameters, geometry, new_range)
         fresh = compute_series(self.engine, request, scenes, progress=progress)
         with transaction(self.sessions) as session:
             series = get_series(session, series_id)
