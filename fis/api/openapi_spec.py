@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from fis import __version__
 from fis.core.bands import BANDS
 from fis.api.ogc import openapi_paths as ogc_fis_paths
 from fis.core.observation import CSV_COLUMNS
 from fis.core.aggregation import LAST_INTERVAL, PICKS
 from fis.protocols.native.export import FORMATS, LONG_CSV_COLUMNS
-from fis.core.expressions import BUILTIN_INDICES, FUNCTIONS, MAX_EXPRESSION_LENGTH
-from fis.core.request import MAX_DISK_RADIUS, MAX_INDICES, MAX_PERCENTILES, MAX_RESOLUTION, CloudMaskSettings
-from fis.core.stats import HISTOGRAM_TYPES, MAX_BINS, NDVI_STATISTICS
+from fis.core.request import CloudMaskSettings, TimeseriesBody
+from fis.core.stats import HISTOGRAM_TYPES, NDVI_STATISTICS
 
 Schema = dict[str, Any]
 
@@ -224,177 +225,19 @@ def _geojson_schemas() -> dict[str, Schema]:
     }
 
 
+def model_schemas(*models: type[BaseModel]) -> dict[str, Schema]:
+    """The JSON Schemas of pydantic models, their ``$defs`` moved to ``#/components/schemas``."""
+    out: dict[str, Schema] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[str(schema.get("title", model.__name__))] = schema
+    return out
+
+
 def _request_schemas() -> dict[str, Schema]:
-    mask = CloudMaskSettings()
-    radius = {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_DISK_RADIUS}
-    time_range = obj(
-        {
-            "from": string("First instant, inclusive: YYYY-MM-DD (midnight UTC) or an ISO 8601 date-time "
-                           "(naive = UTC, offsets converted to UTC).", examples=["2023-01-01"]),
-            "to": string("Last instant, inclusive: a bare date means the whole day (until 23:59:59.999999 UTC).",
-                         examples=["2023-12-31"]),
-        },
-        required=["from", "to"],
-        additional=False,
-        description="Inclusive UTC interval; `from` must not be after `to`.",
-    )
-    request = obj(
-        {
-            "geometry": ref("Geometry"),
-            "crs": {
-                "type": ["string", "integer", "null"],
-                "description": 'CRS of the geometry\'s coordinates: "EPSG:32633", 32633, an OGC URN/URL, "CRS84". '
-                               "Always read as x/y. Default EPSG:4326.",
-                "default": "EPSG:4326",
-                "examples": ["EPSG:4326", 32633],
-            },
-            "time_range": ref("TimeRangeInput"),
-            "resolution": {
-                "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_RESOLUTION, "default": 10.0,
-                "description": "Pixel size of the statistics grid in metres, in the source data's projected CRS. "
-                               "Within 1 % of the data's native pixel size it snaps to the native grid.",
-            },
-            "cloud_threshold": {
-                "type": ["number", "null"], "minimum": 0, "maximum": 1, "default": mask.threshold,
-                "description": "s2cloudless probability above which a (smoothed) mask pixel is cloudy.",
-            },
-            "cloud_mask_resolution": {
-                "type": ["number", "null"], "exclusiveMinimum": 0, "default": mask.resolution,
-                "description": "Pixel size in metres at which the per-pixel cloud mask is computed "
-                               "(bands averaged onto that grid). At or below `resolution` the mask uses the statistics grid.",
-            },
-            "cloud_mask_average_over": {
-                **radius, "default": mask.average_over,
-                "description": "Disk radius (mask pixels) over which probabilities are averaged before the threshold; 0 = off.",
-            },
-            "cloud_mask_dilation": {
-                **radius, "default": mask.dilation_size,
-                "description": "Disk radius (mask pixels) by which the cloud mask is dilated; 0 = off.",
-            },
-            "max_cloud_fraction": {
-                "type": ["number", "null"], "minimum": 0, "maximum": 1, "default": None,
-                "description": "An observation whose cloud_fraction is larger is cloudy (hidden unless include_cloudy). "
-                               "Stored with the series as its default filter; never deletes data.",
-            },
-            "max_cloud_probability": {
-                "type": ["number", "null"], "minimum": 0, "maximum": 1, "default": None,
-                "description": "An observation whose cloud_probability (s2cloudless on the averaged band vector) is larger "
-                               "is cloudy. Stored as the default filter.",
-            },
-            "include_cloudy": {
-                "type": ["boolean", "null"], "default": False,
-                "description": "Return cloudy observations too (flagged `cloudy: true`) instead of leaving them out.",
-            },
-            "mask_clouds": {
-                "type": ["boolean", "null"], "default": False,
-                "description": "Compute every statistic (NDVI, indices, band means, percentiles, histograms) over the "
-                               "valid pixels the per-pixel cloud mask calls clear; `pixels` then also reports `clear`. "
-                               "A date without a cloud mask has no clear pixel (null statistics). cloud_fraction and "
-                               "cloud_probability still describe all valid pixels.",
-            },
-            "indices": {
-                "description": (
-                    "Indices computed besides NDVI, each with the same statistics block as NDVI (in `indices`) and "
-                    "its own CSV columns. Either a list of built-in names or an object name -> band math (null = the "
-                    "built-in of that name). Built-ins: "
-                    + "; ".join(f"`{k}` = {v}" for k, v in BUILTIN_INDICES.items())
-                    + ". Band math may contain band names (B01..B12, B8A, also common names such as red, nir, swir16), "
-                    "numbers, + - * / **, parentheses and the functions "
-                    + ", ".join(f"{f}()" for f in FUNCTIONS)
-                    + f" (at most {MAX_EXPRESSION_LENGTH} characters); it is parsed, never evaluated as code. A pixel where "
-                    "the index is undefined (e.g. division by zero) is left out of that index's statistics. Names: "
-                    "lower-case letters, digits and _, starting with a letter. Anything else is a 400 with field "
-                    "`indices.<name>` naming the offending token."
-                ),
-                "oneOf": [
-                    {"type": "array", "items": {"enum": list(BUILTIN_INDICES)}, "maxItems": MAX_INDICES},
-                    {"type": "object", "maxProperties": MAX_INDICES,
-                     "propertyNames": {"pattern": "^[a-z][a-z0-9_]{0,39}$"},
-                     "additionalProperties": {"type": ["string", "null"], "maxLength": MAX_EXPRESSION_LENGTH}},
-                    {"type": "null"},
-                ],
-                "examples": [["ndwi", "evi"], {"ndmi": None, "my_ratio": "(B08 - B11) / (B08 + B11)"}],
-            },
-            "statistics": nullable(ref("StatisticsOptions")),
-            "aggregation": nullable(ref("AggregationOptions")),
-            "pixel_rule": {
-                "type": ["string", "null"], "enum": ["center", "all_touched", "coverage", None], "default": "center",
-                "description": "Which pixels belong to the polygon. `center`: the pixel's centre is inside (rasterstats' "
-                               "default); `all_touched`: every pixel the polygon touches (unweighted); `coverage`: every "
-                               "pixel the polygon covers at all, weighted by the exact fraction of its area inside "
-                               "(as exactextract does): band means, NDVI/index mean and std (weighted population std), "
-                               "cloud_fraction (weight of cloudy valid pixels / weight of valid pixels), the model's "
-                               "mean vector and median/percentiles (exactextract's weighted quantile) are weighted; "
-                               "histogram counts are coverage-weighted frequencies (floats); min/max and the `pixels` "
-                               "counts are over the pixels with weight > 0. Every rule gives a polygon smaller than a "
-                               "pixel at least the pixel holding its centroid.",
-            },
-            "min_coverage": {
-                "type": ["number", "null"], "minimum": 0, "maximum": 1, "default": 0,
-                "description": "With `pixel_rule: coverage` only: leave out pixels whose covered fraction is smaller.",
-            },
-        },
-        required=["geometry", "time_range"],
-        additional=False,
-        description="Body of POST /api/v1/timeseries. Unknown keys are rejected (400 with a did-you-mean hint); "
-                    "an optional key given as null takes its default.",
-    )
-    histogram = obj(
-        {
-            "bins": {"type": "integer", "minimum": 1, "maximum": MAX_BINS, "description": "Number of bins."},
-            "bin_width": {"type": "number", "exclusiveMinimum": 0,
-                          "description": "Width of each bin from `low`; the last bin ends at `high` (needs low and high)."},
-            "edges": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": MAX_BINS + 1,
-                      "description": "Explicit, strictly increasing bin edges (no low/high with them)."},
-            "low": {"type": "number", "description": "Lower end of the range (with `high`; low < high). Default: each date's minimum."},
-            "high": {"type": "number", "description": "Upper end of the range (with `low`). Default: each date's maximum."},
-            "type": {"enum": list(HISTOGRAM_TYPES), "default": "equidistant",
-                     "description": "`equidistant` bins, or `equal_frequency`: inner edges at the quantiles of the values "
-                                    "within the range (only with `bins`)."},
-        },
-        additional=False,
-        description="A histogram of NDVI and of every index: exactly one of `bins`, `bin_width` or `edges`. Counts are "
-                    "exact over every pixel: a bin holds low <= v < high (the last one also v == high); values outside "
-                    "the range are counted as `underflow` / `overflow`. Without low/high the range is the date's own "
-                    "min..max (min - 0.5..max + 0.5 when they are equal).",
-    )
-    statistics = obj(
-        {
-            "percentiles": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
-                            "maxItems": MAX_PERCENTILES,
-                            "description": "Quantiles as fractions (0.95 = 95th percentile) of NDVI and every index, "
-                                           "numpy's linear interpolation, exact over every pixel. Reported as "
-                                           "`percentiles.<variable>.p<percent>` (0.05 -> p5, 0.025 -> p2.5)."},
-            "histogram": ref("HistogramOptions"),
-        },
-        additional=False,
-        description="Extra statistics of NDVI and of every requested index.",
-        )
-    aggregation = obj(
-        {
-            "interval": string("ISO 8601 duration of whole days from P1D to P1Y: PnD, PnW, PnM, PnY or a combination "
-                               "(P1M15D). Intervals start at time_range.from and follow each other; months and years "
-                               "are calendar steps.", examples=["P10D", "P1M"]),
-            "last_interval": {"enum": list(LAST_INTERVAL), "default": "shorten",
-                              "description": "When the range is not a whole number of intervals: `shorten` the last one to "
-                                             "end with the range, `skip` it, or `extend` it to its full length (reading "
-                                             "the scenes of that extra time too)."},
-            "pick": {"enum": list(PICKS), "default": "all",
-                     "description": "`all`: statistics over the pooled pixels of every date in the interval; "
-                                    "`least_cloudy`: the one date with the smallest cloud_fraction (then "
-                                    "cloud_probability, then the earliest; a date without valid pixels last); "
-                                    "`clear_mean`: a per-pixel mean over the dates where the cloud mask calls the "
-                                    "pixel clear, statistics over the pixels clear at least once."},
-        },
-        required=["interval"],
-        additional=False,
-        description="One row per interval instead of one per date (also for intervals without any date, with null "
-                    "statistics). A row's `date`/`datetime` are the interval's start, `interval` gives from/to "
-                    "(inclusive) and the dates used, `scenes` their scenes, and `pixels` adds up the pixel counts of "
-                    "the dates used (pixel-dates).",
-    )
-    return {"TimeRangeInput": time_range, "TimeseriesRequest": request, "StatisticsOptions": statistics,
-            "HistogramOptions": histogram, "AggregationOptions": aggregation}
+    """Generated from the request model (:class:`fis.core.request.TimeseriesBody`)."""
+    return model_schemas(TimeseriesBody)
 
 
 def _observation_schemas() -> dict[str, Schema]:

@@ -5,7 +5,12 @@ key, dotted for nested keys (``time_range.from``), and whose message says what t
 """
 
 from fis.core.options import StatisticsOptions
-from fis.core.request.body import ACCEPTED_KEYS, REQUIRED_KEYS, TimeseriesBody, parse_timeseries_request
+from fis.core.request.body import (
+    ACCEPTED_KEYS,
+    REQUIRED_KEYS,
+    TimeseriesBody,
+    parse_timeseries_request,
+)
 from fis.core.request.checks import MAX_DISK_RADIUS, MAX_RESOLUTION
 from fis.core.request.options import MAX_INDICES, MAX_PERCENTILES
 from fis.core.request.querystring import parse_bool, parse_threshold
@@ -14,12 +19,12 @@ from fis.core.request.value import CloudMaskSettings, TimeseriesRequest
 
 __all__ = [
     "ACCEPTED_KEYS",
-    "CloudMaskSettings",
     "MAX_DISK_RADIUS",
     "MAX_INDICES",
     "MAX_PERCENTILES",
     "MAX_RESOLUTION",
     "REQUIRED_KEYS",
+    "CloudMaskSettings",
     "StatisticsOptions",
     "TimeseriesBody",
     "TimeseriesRequest",

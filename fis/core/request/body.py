@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, StrictStr, ValidationError,
-    WithJsonSchema, field_validator, model_validator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -25,7 +35,12 @@ from fis.core.geometry import AOI, parse_crs, parse_geometry
 from fis.core.options import PIXEL_RULES
 from fis.core.request.checks import MAX_DISK_RADIUS, MAX_RESOLUTION
 from fis.core.request.errors import Hint, translate
-from fis.core.request.options import MAX_INDICES, MAX_PERCENTILES, parse_indices, parse_statistics
+from fis.core.request.options import (
+    MAX_INDICES,
+    MAX_PERCENTILES,
+    parse_indices,
+    parse_statistics,
+)
 from fis.core.request.value import CloudMaskSettings, TimeseriesRequest
 from fis.core.stats import HISTOGRAM_TYPES, MAX_BINS
 from fis.core.timerange import TimeRange, parse_time_range
@@ -102,18 +117,18 @@ class HistogramBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bins: Optional[Annotated[int, _Number, Field(ge=1, le=MAX_BINS), Hint(f"an integer from 1 to {MAX_BINS}")]] = (
+    bins: Annotated[int, _Number, Field(ge=1, le=MAX_BINS), Hint(f"an integer from 1 to {MAX_BINS}")] | None = (
         Field(None, description="Number of bins.")
     )
-    bin_width: Optional[Annotated[float, _Number, Field(gt=0), Hint("a number greater than 0")]] = Field(
+    bin_width: Annotated[float, _Number, Field(gt=0), Hint("a number greater than 0")] | None = Field(
         None, description="Width of each bin (needs low and high)."
     )
-    edges: Optional[Annotated[list[Finite], Field(min_length=2, max_length=MAX_BINS + 1)]] = Field(
+    edges: Annotated[list[Finite], Field(min_length=2, max_length=MAX_BINS + 1)] | None = Field(
         None, description="Strictly increasing bin edges."
     )
-    low: Optional[Finite] = Field(None, description="Lower end of the range (with high) [default: each date's min].")
-    high: Optional[Finite] = Field(None, description="Upper end of the range (with low) [default: each date's max].")
-    type: Optional[Literal[HISTOGRAM_TYPES]] = Field(  # type: ignore[valid-type]
+    low: Finite | None = Field(None, description="Lower end of the range (with high) [default: each date's min].")
+    high: Finite | None = Field(None, description="Upper end of the range (with low) [default: each date's max].")
+    type: Literal[HISTOGRAM_TYPES] | None = Field(  # type: ignore[valid-type]
         "equidistant", description="equal_frequency puts the inner edges at quantiles (only with bins)."
     )
 
@@ -123,10 +138,8 @@ class StatisticsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    percentiles: Optional[
-        Annotated[list[Annotated[float, _Number, Field(ge=0, le=1)]], Field(max_length=MAX_PERCENTILES)]
-    ] = Field(None, description="Fractions 0..1, e.g. [0.05, 0.5, 0.95].")
-    histogram: Optional[HistogramBody] = None
+    percentiles: Annotated[list[Annotated[float, _Number, Field(ge=0, le=1)]], Field(max_length=MAX_PERCENTILES)] | None = Field(None, description="Fractions 0..1, e.g. [0.05, 0.5, 0.95].")
+    histogram: HistogramBody | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -143,10 +156,10 @@ class AggregationBody(BaseModel):
     interval: Annotated[StrictStr, Field(pattern=INTERVAL_PATTERN), Hint(INTERVAL_HINT)] = Field(
         description="ISO 8601 duration of whole days, P1D..P1Y (P10D, P2W, P1M, P1M15D, P1Y).", examples=["P10D"]
     )
-    last_interval: Optional[Literal[LAST_INTERVAL]] = Field(  # type: ignore[valid-type]
+    last_interval: Literal[LAST_INTERVAL] | None = Field(  # type: ignore[valid-type]
         "shorten", description="When the range is not a whole number of intervals."
     )
-    pick: Optional[Literal[PICKS]] = Field("all", description="Which dates make an interval's row.")  # type: ignore[valid-type]
+    pick: Literal[PICKS] | None = Field("all", description="Which dates make an interval's row.")  # type: ignore[valid-type]
 
     @model_validator(mode="before")
     @classmethod
@@ -168,43 +181,43 @@ class TimeseriesBody(BaseModel):
     model_config = ConfigDict(extra="forbid", title="TimeseriesRequest")
 
     geometry: Annotated[Any, WithJsonSchema(GEOMETRY_SCHEMA)] = Field(...)
-    crs: Optional[Annotated[StrictStr | StrictInt, Hint("an EPSG code, OGC URN/URL or CRS84")]] = Field(
+    crs: Annotated[StrictStr | StrictInt, Hint("an EPSG code, OGC URN/URL or CRS84")] | None = Field(
         None, description='CRS of the coordinates (default EPSG:4326): "EPSG:32633", 32633, an OGC URN/URL, "CRS84".'
     )
     time_range: Annotated[Any, WithJsonSchema(TIME_RANGE_SCHEMA)] = Field(...)
-    resolution: Optional[Resolution] = Field(10.0, description="Grid resolution in metres.")
-    cloud_threshold: Optional[Fraction] = Field(
+    resolution: Resolution | None = Field(10.0, description="Grid resolution in metres.")
+    cloud_threshold: Fraction | None = Field(
         _MASK.threshold, description="s2cloudless probability above which a pixel of the cloud mask is cloudy."
     )
-    cloud_mask_resolution: Optional[Metres] = Field(_MASK.resolution, description="Cloud mask resolution in metres.")
-    cloud_mask_average_over: Optional[Radius] = Field(
+    cloud_mask_resolution: Metres | None = Field(_MASK.resolution, description="Cloud mask resolution in metres.")
+    cloud_mask_average_over: Radius | None = Field(
         _MASK.average_over, description="Disk radius (mask pixels) of the probability smoothing; 0 = off."
     )
-    cloud_mask_dilation: Optional[Radius] = Field(
+    cloud_mask_dilation: Radius | None = Field(
         _MASK.dilation_size, description="Disk radius (mask pixels) of the mask dilation; 0 = off."
     )
-    max_cloud_fraction: Optional[Fraction] = Field(
+    max_cloud_fraction: Fraction | None = Field(
         None, description="Observations with a larger cloudy-pixel share are cloudy (null = no limit)."
     )
-    max_cloud_probability: Optional[Fraction] = Field(
+    max_cloud_probability: Fraction | None = Field(
         None, description="Observations whose averaged-vector P(cloud) is larger are cloudy (null = no limit)."
     )
-    include_cloudy: Optional[StrictBool] = Field(False, description="Return cloudy observations too (flagged).")
-    mask_clouds: Optional[StrictBool] = Field(
+    include_cloudy: StrictBool | None = Field(False, description="Return cloudy observations too (flagged).")
+    mask_clouds: StrictBool | None = Field(
         False, description="Statistics over the valid pixels the cloud mask calls clear only."
     )
     indices: Annotated[Any, WithJsonSchema(INDICES_SCHEMA)] = None
-    statistics: Optional[StatisticsBody] = Field(None, description="Extra percentiles and histograms.")
-    aggregation: Optional[AggregationBody] = Field(
+    statistics: StatisticsBody | None = Field(None, description="Extra percentiles and histograms.")
+    aggregation: AggregationBody | None = Field(
         None, description="One row per time interval.", json_schema_extra=_aggregation_shorthand
     )
-    pixel_rule: Optional[Literal[PIXEL_RULES]] = Field(  # type: ignore[valid-type]
+    pixel_rule: Literal[PIXEL_RULES] | None = Field(  # type: ignore[valid-type]
         "center", description="Which pixels belong to the polygon; coverage weights them by covered fraction."
     )
-    min_coverage: Optional[Fraction] = Field(
+    min_coverage: Fraction | None = Field(
         0.0, description='With "pixel_rule": "coverage": leave out pixels covered less than this fraction.'
     )
-    name: Optional[Annotated[StrictStr, Field(max_length=MAX_NAME_LENGTH)]] = Field(
+    name: Annotated[StrictStr, Field(max_length=MAX_NAME_LENGTH)] | None = Field(
         None, description="Display name of the series [default: the GeoJSON Feature's properties.name]."
     )
 
@@ -242,7 +255,7 @@ class TimeseriesBody(BaseModel):
         return parse_indices(value)
 
     @model_validator(mode="after")
-    def _resolve(self) -> "TimeseriesBody":
+    def _resolve(self) -> TimeseriesBody:
         self._request = self._to_request()
         return self
 

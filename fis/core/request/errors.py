@@ -70,7 +70,7 @@ def translate(error: ValidationError, model: type[BaseModel], *, what: str = "re
     if unknown:
         return _unknown(unknown, model)
     order = {"missing": 0}
-    first = sorted(details, key=lambda d: order.get(d["type"], 1))[0]
+    first = min(details, key=lambda d: order.get(d["type"], 1))
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, FisError):
         return cause

@@ -10,7 +10,8 @@ import math
 from typing import Any
 
 from fis.core.expressions import IndexDefinition, builtin_index, custom_index
-from fis.core.request.checks import describe as _describe, number as _number
+from fis.core.request.checks import describe as _describe
+from fis.core.request.checks import number as _number
 from fis.core.stats import HISTOGRAM_TYPES, MAX_BINS, HistogramSpec, percentile_key
 from fis.errors import InvalidInput
 

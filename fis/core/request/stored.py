@@ -1,4 +1,4 @@
-"""The stored ``parameters`` record of a series and its inverse, both through the request model.
+"""Reading a stored ``parameters`` record (:meth:`TimeseriesRequest.parameters`) back through the request model.
 
 The record keeps the body's keys except that the four cloud-mask keys are nested under
 ``cloud_mask`` (``cloud_threshold`` -> ``cloud_mask.threshold`` ...), ``time_range`` is the
@@ -30,43 +30,6 @@ CLOUD_MASK_KEYS: dict[str, str] = {
 }
 #: stored keys that are no request options
 SERVICE_KEYS: tuple[str, ...] = ("grid", "model", "properties")
-
-
-def stored_parameters(request: TimeseriesRequest) -> dict[str, Any]:
-    """JSON-serialisable record of every option (stored with the series); excludes the geometry."""
-    out: dict[str, Any] = {
-        "crs": request.aoi.crs.to_string(),
-        "time_range": request.time_range.to_dict(),
-        "resolution": float(request.resolution),
-        "cloud_mask": request.cloud_mask.to_dict(),
-        "max_cloud_fraction": request.max_cloud_fraction,
-        "max_cloud_probability": request.max_cloud_probability,
-        "include_cloudy": request.include_cloudy,
-    }
-    if request.mask_clouds:
-        out["mask_clouds"] = True
-    if request.indices:
-        out["indices"] = {index.name: index.expression for index in request.indices}
-    statistics: dict[str, Any] = {}
-    if request.percentiles:
-        statistics["percentiles"] = list(request.percentiles)
-    if request.histogram is not None:
-        statistics["histogram"] = request.histogram.to_dict()
-    if statistics:
-        out["statistics"] = statistics
-    if request.aggregation is not None:
-        out["aggregation"] = request.aggregation.to_dict()
-    if request.pixel_rule != "center":
-        out["pixel_rule"] = request.pixel_rule
-    if request.min_coverage:
-        out["min_coverage"] = request.min_coverage
-    if request.name is not None:
-        out["name"] = request.name
-    if request.properties is not None:
-        out["properties"] = request.properties
-    unknown = set(out) - set(TimeseriesBody.model_fields) - {"cloud_mask", *SERVICE_KEYS}
-    assert not unknown, unknown  # every stored option is a body key
-    return out
 
 
 def stored_body(parameters: dict[str, Any]) -> dict[str, Any]:

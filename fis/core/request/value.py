@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from fis.core.aggregation import Aggregation
@@ -79,8 +80,38 @@ class TimeseriesRequest:
     def parameters(self) -> dict[str, Any]:
         """JSON-serialisable record of every option (stored with the series); excludes the geometry.
 
-        See :func:`fis.core.request.stored.stored_parameters`.
+        The body's keys, except that the cloud-mask keys nest under ``cloud_mask`` and the histogram
+        is normalised; options appear only when they are used, so a default request's record is
+        what it always was (read back by :func:`fis.core.request.stored.request_from_stored`).
         """
-        from fis.core.request.stored import stored_parameters
-
-        return stored_parameters(self)
+        out: dict[str, Any] = {
+            "crs": self.aoi.crs.to_string(),
+            "time_range": self.time_range.to_dict(),
+            "resolution": float(self.resolution),
+            "cloud_mask": self.cloud_mask.to_dict(),
+            "max_cloud_fraction": self.max_cloud_fraction,
+            "max_cloud_probability": self.max_cloud_probability,
+            "include_cloudy": self.include_cloudy,
+        }
+        if self.mask_clouds:
+            out["mask_clouds"] = True
+        if self.indices:
+            out["indices"] = {index.name: index.expression for index in self.indices}
+        statistics: dict[str, Any] = {}
+        if self.percentiles:
+            statistics["percentiles"] = list(self.percentiles)
+        if self.histogram is not None:
+            statistics["histogram"] = self.histogram.to_dict()
+        if statistics:
+            out["statistics"] = statistics
+        if self.aggregation is not None:
+            out["aggregation"] = self.aggregation.to_dict()
+        if self.pixel_rule != "center":
+            out["pixel_rule"] = self.pixel_rule
+        if self.min_coverage:
+            out["min_coverage"] = self.min_coverage
+        if self.name is not None:
+            out["name"] = self.name
+        if self.properties is not None:
+            out["properties"] = self.properties
+        return out
