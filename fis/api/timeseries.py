@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from fis.api.body import int_arg, json_body, response_format
+from fis.api.body import json_body, response_format
+from fis.protocols.native.query import SeriesListQuery
 from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.api.context import services
 from fis.store.db import transaction
-from fis.errors import InvalidInput
 from fis.core.observation import Observation, SeriesResult
 from fis.core.request import parse_timeseries_request
 from fis.store.queries import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
@@ -57,15 +57,9 @@ def _computed_response(series: Any, result: SeriesResult, fmt: str, *, status: i
 @blueprint.get("")
 def list_timeseries() -> ResponseReturnValue:
     svc = services()
-    fmt = request.args.get("format")
-    if fmt is not None and fmt.lower() != "json":
-        raise InvalidInput(
-            f"format={fmt!r} is not supported for the list of series (JSON only); "
-            "export one series with GET /api/v1/timeseries/<id>?format=csv",
-            field="format",
-        )
-    limit = int_arg(request, "limit", default=svc.settings.page_size, minimum=1, maximum=1000)
-    offset = int_arg(request, "offset", default=0)
+    query = SeriesListQuery.from_args(request.args)
+    limit = svc.settings.page_size if query.limit is None else query.limit
+    offset = query.offset or 0
     with svc.sessions() as session:
         rows, total = list_series(session, limit=limit, offset=offset)
         counts = observation_counts(session, [r.id for r in rows])

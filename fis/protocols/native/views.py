@@ -11,7 +11,7 @@ from flask import Request, Response, jsonify, url_for
 from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
 from fis.core.observation import Observation, ObservationError, csv_columns
 from fis.store.orm import TimeSeries
-from fis.core.request import parse_bool, parse_threshold
+from fis.protocols.native.query import SeriesQuery
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,16 @@ class CloudFilter:
         )
 
     def override(self, request: Request) -> "CloudFilter":
-        """Query parameters ``max_cloud_fraction``, ``max_cloud_probability``, ``include_cloudy`` win."""
-        args = request.args
-        fraction = parse_threshold(args.get("max_cloud_fraction"), field="max_cloud_fraction")
-        probability = parse_threshold(args.get("max_cloud_probability"), field="max_cloud_probability")
-        include = parse_bool(args.get("include_cloudy"), field="include_cloudy")
+        """Query parameters ``max_cloud_fraction``, ``max_cloud_probability``, ``include_cloudy`` win (an empty or
+        ``null`` threshold clears the stored one); any other parameter than those and ``format`` is a 400."""
+        query = SeriesQuery.from_args(request.args)
+        given = query.model_fields_set
         return CloudFilter(
-            max_cloud_fraction=fraction if "max_cloud_fraction" in args else self.max_cloud_fraction,
-            max_cloud_probability=probability if "max_cloud_probability" in args else self.max_cloud_probability,
-            include_cloudy=include if include is not None else self.include_cloudy,
+            max_cloud_fraction=query.max_cloud_fraction if "max_cloud_fraction" in given else self.max_cloud_fraction,
+            max_cloud_probability=(
+                query.max_cloud_probability if "max_cloud_probability" in given else self.max_cloud_probability
+            ),
+            include_cloudy=query.include_cloudy if query.include_cloudy is not None else self.include_cloudy,
         )
 
     def apply(self, observations: list[Observation]) -> list[tuple[Observation, bool]]:

@@ -1,0 +1,99 @@
+"""The query strings of the native GET endpoints as pydantic models (unknown parameters are a 400).
+
+Values arrive as text: thresholds are numbers 0..1 (empty or ``null`` clears a stored one), flags
+are true/false (also 1/0, yes/no), ``format`` is case-insensitive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo
+
+from fis.core.request.errors import Hint, translate
+from fis.core.request.querystring import parse_bool, parse_threshold
+from fis.errors import InvalidInput
+from fis.protocols.native.export import FORMATS
+
+Q = TypeVar("Q", bound="Query")
+
+
+def _threshold(value: Any, info: ValidationInfo) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null")):
+        return None
+    return parse_threshold(value, field=str(info.field_name))
+
+
+def _flag(value: Any, info: ValidationInfo) -> bool | None:
+    return parse_bool(value, field=str(info.field_name))
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _integer(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None  # empty = the default
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidInput(
+                f"query parameter {info.field_name}={value!r} is not an integer", field=str(info.field_name)
+            ) from None
+    return value
+
+
+Threshold = Annotated[
+    float | None, BeforeValidator(_threshold), Field(ge=0, le=1), Hint("a number between 0 and 1, e.g. 0.3")
+]
+Flag = Annotated[bool | None, BeforeValidator(_flag)]
+Limit = Annotated[int, BeforeValidator(_integer), Field(ge=1, le=1000), Hint("an integer from 1 to 1000")]
+Offset = Annotated[int, BeforeValidator(_integer), Field(ge=0), Hint("an integer >= 0")]
+
+
+class Query(BaseModel):
+    """A query string; ``from_args`` validates a (multi)dict of text values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def from_args(cls: type[Q], args: Mapping[str, Any]) -> Q:
+        """Validate the query parameters (the first value of each)."""
+        try:
+            return cls.model_validate({key: args.get(key) for key in args})
+        except ValidationError as exc:
+            raise translate(exc, cls, what="query string") from None
+
+
+class SeriesQuery(Query):
+    """``GET /api/v1/timeseries/{id}``: the format and a cloud filter overriding the stored one."""
+
+    model_config = ConfigDict(title="SeriesQuery")
+
+    format: Annotated[Literal[FORMATS] | None, BeforeValidator(_lower)] = Field(  # type: ignore[valid-type]
+        None, description="json, csv, long_csv or geojson [default: from the Accept header, else json]."
+    )
+    max_cloud_fraction: Threshold = Field(
+        None, description="Observations with a larger cloudy-pixel share are cloudy; empty or null clears the "
+                          "stored threshold [default: the stored one]."
+    )
+    max_cloud_probability: Threshold = Field(
+        None, description="Observations whose P(cloud) is larger are cloudy; empty or null clears the stored "
+                          "threshold [default: the stored one]."
+    )
+    include_cloudy: Flag = Field(None, description="Show cloudy observations too [default: the stored choice].")
+
+
+class SeriesListQuery(Query):
+    """``GET /api/v1/timeseries``: one page of the stored series (JSON only)."""
+
+    model_config = ConfigDict(title="SeriesListQuery")
+
+    format: Annotated[Literal["json"] | None, BeforeValidator(_lower)] = Field(
+        None, description="json (the list has no other format)."
+    )
+    limit: Limit | None = Field(None, description="Items per page [default: FIS_PAGE_SIZE].")
+    offset: Offset | None = Field(0, description="Items to skip.")
