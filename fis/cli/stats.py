@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from fis.cli.common import load_settings, fail, close_on_exit
+from fis.cli.request_options import request_options, scalar_body
 from fis.errors import FisError
 
 
@@ -34,17 +35,9 @@ def _read_geometry(value: str) -> Any:
 
 @click.command()
 @click.option("--geometry", "geometry", required=True, help="GeoJSON file (Polygon, MultiPolygon, Feature) or a WKT string.")
-@click.option("--crs", default=None, help="CRS of the geometry (default EPSG:4326, lon/lat).")
 @click.option("--from", "date_from", required=True, help="First date (ISO 8601, inclusive).")
 @click.option("--to", "date_to", required=True, help="Last date (ISO 8601, inclusive; a date means the whole day).")
-@click.option("--resolution", type=float, default=None, help="Grid resolution in metres [default: 10].")
-@click.option("--cloud-threshold", type=float, default=None, help="s2cloudless probability threshold of the pixel mask [default: 0.4].")
-@click.option("--cloud-mask-resolution", type=float, default=None, help="Resolution of the pixel cloud mask in metres [default: 160].")
-@click.option("--max-cloud-fraction", type=float, default=None, help="Observations with a larger cloudy-pixel share are cloudy.")
-@click.option("--max-cloud-probability", type=float, default=None, help="Observations whose averaged-vector P(cloud) is larger are cloudy.")
-@click.option("--include-cloudy", is_flag=True, default=False, help="Keep cloudy observations in the output (flagged).")
-@click.option("--mask-clouds", is_flag=True, default=False,
-              help="Compute every statistic over the valid pixels the cloud mask calls clear (adds pixels.clear).")
+@request_options
 @click.option("--index", "indices", multiple=True, metavar="NAME[=EXPR]",
               help="Also compute an index: a built-in (ndwi, ndmi, nbr, evi, savi) or NAME=band math, "
                    "e.g. --index 'my_ratio=(B08 - B11) / (B08 + B11)'. Repeatable.")
@@ -61,20 +54,14 @@ def _read_geometry(value: str) -> Any:
               help="When the time range is not a whole number of intervals [default: shorten].")
 @click.option("--pick", type=click.Choice(["all", "least_cloudy", "clear_mean"]), default=None,
               help="Which dates make an interval's row [default: all].")
-@click.option("--pixel-rule", type=click.Choice(["center", "all_touched", "coverage"]), default=None,
-              help="Which pixels belong to the polygon; coverage weights each by its covered fraction [default: center].")
-@click.option("--min-coverage", type=float, default=None,
-              help="With --pixel-rule coverage: leave out pixels covered less than this fraction (0..1).")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "geojson", "long_csv"]), default="json", show_default=True,
               help="json: the API response; csv: one row per date; long_csv: one row per date x statistic; "
                    "geojson: the field as a Feature with the series in its properties.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout).")
-def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resolution: float | None,
-          cloud_threshold: float | None, cloud_mask_resolution: float | None, max_cloud_fraction: float | None,
-          max_cloud_probability: float | None, include_cloudy: bool, mask_clouds: bool, indices: tuple[str, ...],
+def stats(geometry: str, date_from: str, date_to: str, indices: tuple[str, ...],
           percentiles: str | None, histogram_bins: int | None, histogram_bin_width: float | None,
           histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
-          pick: str | None, pixel_rule: str | None, min_coverage: float | None, fmt: str, output: str) -> None:
+          pick: str | None, fmt: str, output: str, **options: Any) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
     from fis.protocols.native.views import CloudFilter, series_json
     from fis.api.app import create_app
@@ -84,21 +71,16 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
     from fis.core.request import parse_timeseries_request
 
     body: dict[str, Any] = {"geometry": _read_geometry(geometry), "time_range": {"from": date_from, "to": date_to}}
-    options = {
-        "crs": crs, "resolution": resolution, "cloud_threshold": cloud_threshold,
-        "cloud_mask_resolution": cloud_mask_resolution, "max_cloud_fraction": max_cloud_fraction,
-        "max_cloud_probability": max_cloud_probability, "include_cloudy": include_cloudy or None,
-        "mask_clouds": mask_clouds or None,
+    composite = {
         "indices": _index_options(indices),
         "statistics": _statistics_options(percentiles, histogram_bins, histogram_bin_width, histogram_range, histogram_type),
         "aggregation": (
             None if interval is None and last_interval is None and pick is None
             else {k: v for k, v in {"interval": interval, "last_interval": last_interval, "pick": pick}.items() if v is not None}
         ),
-        "pixel_rule": pixel_rule,
-        "min_coverage": min_coverage,
     }
-    body.update({k: v for k, v in options.items() if v is not None})
+    body.update(scalar_body(options))
+    body.update({k: v for k, v in composite.items() if v is not None})
     app = create_app(load_settings())
     svc = app.extensions["fis"]
     close_on_exit(svc.close)

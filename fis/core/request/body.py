@@ -61,15 +61,15 @@ def _json_number(value: Any) -> Any:
 
 _Number = BeforeValidator(_json_number)
 Finite = Annotated[float, _Number, Hint("a finite number")]
-Fraction = Annotated[float, _Number, Field(ge=0, le=1), Hint("a number between 0 and 1")]
+Fraction = Annotated[float, Field(ge=0, le=1), _Number, Hint("a number between 0 and 1")]
 Radius = Annotated[
-    int, _Number, Field(ge=0, le=MAX_DISK_RADIUS),
+    int, Field(ge=0, le=MAX_DISK_RADIUS), _Number,
     Hint(f"an integer from 0 to {MAX_DISK_RADIUS}: disk radius in mask pixels, 0 = off"),
 ]
 Resolution = Annotated[
-    float, _Number, Field(gt=0, le=MAX_RESOLUTION), Hint(f"metres, greater than 0 and at most {MAX_RESOLUTION:g}")
+    float, Field(gt=0, le=MAX_RESOLUTION), _Number, Hint(f"metres, greater than 0 and at most {MAX_RESOLUTION:g}")
 ]
-Metres = Annotated[float, _Number, Field(gt=0), Hint("metres, greater than 0")]
+Metres = Annotated[float, Field(gt=0), _Number, Hint("metres, greater than 0")]
 
 GEOMETRY_SCHEMA: dict[str, Any] = {
     "description": (
@@ -117,10 +117,10 @@ class HistogramBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bins: Annotated[int, _Number, Field(ge=1, le=MAX_BINS), Hint(f"an integer from 1 to {MAX_BINS}")] | None = (
+    bins: Annotated[int, Field(ge=1, le=MAX_BINS), _Number, Hint(f"an integer from 1 to {MAX_BINS}")] | None = (
         Field(None, description="Number of bins.")
     )
-    bin_width: Annotated[float, _Number, Field(gt=0), Hint("a number greater than 0")] | None = Field(
+    bin_width: Annotated[float, Field(gt=0), _Number, Hint("a number greater than 0")] | None = Field(
         None, description="Width of each bin (needs low and high)."
     )
     edges: Annotated[list[Finite], Field(min_length=2, max_length=MAX_BINS + 1)] | None = Field(
@@ -138,7 +138,7 @@ class StatisticsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    percentiles: Annotated[list[Annotated[float, _Number, Field(ge=0, le=1)]], Field(max_length=MAX_PERCENTILES)] | None = Field(None, description="Fractions 0..1, e.g. [0.05, 0.5, 0.95].")
+    percentiles: Annotated[list[Annotated[float, Field(ge=0, le=1), _Number]], Field(max_length=MAX_PERCENTILES)] | None = Field(None, description="Fractions 0..1, e.g. [0.05, 0.5, 0.95].")
     histogram: HistogramBody | None = None
 
     @model_validator(mode="before")

@@ -47,11 +47,11 @@ def _integer(value: Any, info: ValidationInfo) -> Any:
 
 
 Threshold = Annotated[
-    float | None, BeforeValidator(_threshold), Field(ge=0, le=1), Hint("a number between 0 and 1, e.g. 0.3")
+    float | None, Field(ge=0, le=1), BeforeValidator(_threshold), Hint("a number between 0 and 1, e.g. 0.3")
 ]
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
-Limit = Annotated[int, BeforeValidator(_integer), Field(ge=1, le=1000), Hint("an integer from 1 to 1000")]
-Offset = Annotated[int, BeforeValidator(_integer), Field(ge=0), Hint("an integer >= 0")]
+Limit = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integer), Hint("an integer from 1 to 1000")]
+Offset = Annotated[int, Field(ge=0), BeforeValidator(_integer), Hint("an integer >= 0")]
 
 
 class Query(BaseModel):
