@@ -174,3 +174,45 @@ def test_cli_body_keeps_zero_values() -> None:
 
     assert scalar_body({"cloud_mask_dilation": 0, "include_cloudy": False, "name": None, "mask_clouds": True}) == {
         "cloud_mask_dilation": 0, "mask_clouds": True}
+
+
+def test_query_models() -> None:
+    from fis.protocols.native.query import SeriesListQuery, SeriesQuery
+
+    query = SeriesQuery.from_args({"max_cloud_fraction": "", "max_cloud_probability": "null", "format": "CSV"})
+    assert query.max_cloud_fraction is None and query.max_cloud_probability is None and query.format == "csv"
+    assert {"max_cloud_fraction", "max_cloud_probability"} <= query.model_fields_set
+    assert SeriesQuery.from_args({"max_cloud_fraction": "0.3", "include_cloudy": "yes"}).include_cloudy is True
+    with pytest.raises(InvalidInput) as caught:
+        SeriesQuery.from_args({"max_cloud_fractoin": "0.3"})
+    assert caught.value.field == "max_cloud_fractoin"
+    assert "did you mean 'max_cloud_fraction'" in caught.value.message
+    with pytest.raises(InvalidInput) as caught:
+        SeriesQuery.from_args({"max_cloud_fraction": "1.5"})
+    assert caught.value.field == "max_cloud_fraction" and "'1.5' is out of range" in caught.value.message
+    assert SeriesListQuery.from_args({"limit": "5", "offset": ""}).limit == 5
+    with pytest.raises(InvalidInput) as caught:
+        SeriesListQuery.from_args({"limit": "0"})
+    assert caught.value.field == "limit" and "0 is out of range" in caught.value.message
+
+
+def test_get_clears_a_stored_threshold_and_rejects_unknown_parameters(tmp_path: Any) -> None:
+    from fis.api.app import create_app
+    from fis.config import Settings
+    from fis.store.db import upgrade
+
+    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}"))
+    try:
+        upgrade(app.extensions["fis"].db)
+        client = app.test_client()
+        created = client.post("/api/v1/timeseries", json=body(max_cloud_fraction=0.2)).get_json()
+        url = f"/api/v1/timeseries/{created['id']}"
+        assert client.get(url).get_json()["filter"]["max_cloud_fraction"] == 0.2
+        assert client.get(url + "?max_cloud_fraction=").get_json()["filter"]["max_cloud_fraction"] is None
+        assert client.get(url + "?max_cloud_fraction=null").get_json()["filter"]["max_cloud_fraction"] is None
+        response = client.get(url + "?include_clody=true")
+        assert response.status_code == 400
+        assert response.get_json()["error"]["field"] == "include_clody"
+        assert "did you mean 'include_cloudy'" in response.get_json()["error"]["message"]
+    finally:
+        app.extensions["fis"].close()

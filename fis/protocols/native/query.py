@@ -50,8 +50,8 @@ Threshold = Annotated[
     float | None, Field(ge=0, le=1), BeforeValidator(_threshold), Hint("a number between 0 and 1, e.g. 0.3")
 ]
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
-Limit = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integer), Hint("an integer from 1 to 1000")]
-Offset = Annotated[int, Field(ge=0), BeforeValidator(_integer), Hint("an integer >= 0")]
+Limit = Annotated[int, Field(ge=1, le=1000), Hint("an integer from 1 to 1000")]
+Offset = Annotated[int, Field(ge=0), Hint("an integer >= 0")]
 
 
 class Query(BaseModel):
@@ -95,5 +95,5 @@ class SeriesListQuery(Query):
     format: Annotated[Literal["json"] | None, BeforeValidator(_lower)] = Field(
         None, description="json (the list has no other format)."
     )
-    limit: Limit | None = Field(None, description="Items per page [default: FIS_PAGE_SIZE].")
-    offset: Offset | None = Field(0, description="Items to skip.")
+    limit: Annotated[Limit | None, BeforeValidator(_integer)] = Field(None, description="Items per page [default: FIS_PAGE_SIZE].")
+    offset: Annotated[Offset | None, BeforeValidator(_integer)] = Field(0, description="Items to skip.")
