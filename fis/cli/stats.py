@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,12 @@ from fis.errors import FisError
 
 def _read_geometry(value: str) -> Any:
     path = Path(value)
+    if not path.is_file() and _looks_like_path(value):
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise click.BadParameter(
+            f"the file {value} {problem}; pass a GeoJSON file (Polygon, MultiPolygon, Feature) or a WKT string",
+            param_hint="--geometry",
+        )
     if path.is_file():
         try:
             data = json.loads(path.read_text())
@@ -30,6 +37,28 @@ def _read_geometry(value: str) -> Any:
             return features[0]
         return data
     return value  # WKT
+
+
+def _looks_like_path(value: str) -> bool:
+    """A file name rather than WKT/JSON text: ends in .json/.geojson or has a path separator (WKT has none)."""
+    text = value.strip()
+    if text.startswith("{"):
+        return False
+    return text.lower().endswith((".json", ".geojson")) or "/" in text or os.sep in text
+
+
+def _check_output(output: str) -> None:
+    """Fail before any work when ``-o`` cannot be written: no such folder, not writable, or a directory."""
+    if output == "-":
+        return
+    path = Path(output)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise click.ClickException(f"--output {output}: is a directory; give a file name")
+    if not parent.is_dir():
+        raise click.ClickException(f"--output {output}: the directory {parent} does not exist")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise click.ClickException(f"--output {output}: not writable (permission denied)")
 
 
 @click.command()
@@ -76,6 +105,7 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
           histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
           pick: str | None, pixel_rule: str | None, min_coverage: float | None, fmt: str, output: str) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
+    _check_output(output)
     from fis.protocols.native.views import CloudFilter, series_json
     from fis.api.app import create_app
     from fis.store.db import ensure_migrated
