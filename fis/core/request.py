@@ -26,6 +26,7 @@ __all__ = [
     "StatisticsOptions",
     "TimeseriesRequest",
     "parse_bool",
+    "parse_series_name",
     "parse_threshold",
     "parse_timeseries_request",
 ]
@@ -48,6 +49,7 @@ ACCEPTED_KEYS: tuple[str, ...] = (
     "aggregation",
     "pixel_rule",
     "min_coverage",
+    "name",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("geometry", "time_range")
 
@@ -55,6 +57,7 @@ MAX_RESOLUTION = 10_000.0
 MAX_DISK_RADIUS = 10
 MAX_INDICES = 20
 MAX_PERCENTILES = 100
+MAX_NAME_LENGTH = 200
 STATISTICS_KEYS: tuple[str, ...] = ("percentiles", "histogram")
 HISTOGRAM_KEYS: tuple[str, ...] = ("bins", "bin_width", "edges", "low", "high", "type")
 
@@ -178,6 +181,10 @@ class TimeseriesRequest:
     pixel_rule: str = "center"
     #: with "coverage": pixels covered less than this fraction are left out
     min_coverage: float = 0.0
+    #: the user's name for the series (not a computation parameter)
+    name: str | None = None
+    #: the request Feature's ``properties`` (kept for the GeoJSON export)
+    properties: dict[str, Any] | None = None
 
     @property
     def statistics(self) -> StatisticsOptions:
@@ -319,7 +326,36 @@ def parse_timeseries_request(body: Any) -> TimeseriesRequest:
         aggregation=None if opt("aggregation") is None else parse_aggregation(opt("aggregation")),
         pixel_rule=pixel_rule,
         min_coverage=min_coverage,
+        **_name_and_properties(body),
     )
+
+
+def _name_and_properties(body: dict[str, Any]) -> dict[str, Any]:
+    """``name`` (or the Feature's ``properties.name``) and the Feature's ``properties``."""
+    geometry = body["geometry"]
+    properties = geometry.get("properties") if isinstance(geometry, dict) and geometry.get("type") == "Feature" else None
+    properties = properties if isinstance(properties, dict) else None
+    if body.get("name") is not None:
+        return {"name": parse_series_name(body["name"]), "properties": properties}
+    inherited = (properties or {}).get("name")
+    name = parse_series_name(inherited, field="geometry.properties.name") if isinstance(inherited, str) else None
+    return {"name": name, "properties": properties}
+
+
+def parse_series_name(value: Any, *, field: str = "name") -> str | None:
+    """A series name: null, or a string of 1 to 200 characters without control characters."""
+    if value is None:
+        return None
+    what = f'a string of 1 to {MAX_NAME_LENGTH} characters, e.g. "north field 2023"'
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field}: must be {what}, got {_describe(value)}", field=field)
+    if not value.strip():
+        raise InvalidInput(f"{field}: {value!r} is empty; give {what} (or null for no name)", field=field)
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{field}: {len(value)} characters is too long; give {what}", field=field)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(f"{field}: {value!r} contains control characters (e.g. a line break); give {what}", field=field)
+    return value
 
 
 def request_from_parameters(geometry_4326: Any, parameters: dict[str, Any], time_range: TimeRange) -> TimeseriesRequest:
