@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from fis.cli.common import load_settings, fail, close_on_exit
+from fis.cli.common import check_output, load_settings, fail, close_on_exit
 from fis.errors import FisError
 
 
@@ -45,20 +45,6 @@ def _looks_like_path(value: str) -> bool:
     if text.startswith("{"):
         return False
     return text.lower().endswith((".json", ".geojson")) or "/" in text or os.sep in text
-
-
-def _check_output(output: str) -> None:
-    """Fail before any work when ``-o`` cannot be written: no such folder, not writable, or a directory."""
-    if output == "-":
-        return
-    path = Path(output)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise click.ClickException(f"--output {output}: is a directory; give a file name")
-    if not parent.is_dir():
-        raise click.ClickException(f"--output {output}: the directory {parent} does not exist")
-    if not os.access(path if path.exists() else parent, os.W_OK):
-        raise click.ClickException(f"--output {output}: not writable (permission denied)")
 
 
 @click.command()
@@ -105,7 +91,7 @@ def stats(geometry: str, crs: str | None, date_from: str, date_to: str, resoluti
           histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
           pick: str | None, pixel_rule: str | None, min_coverage: float | None, fmt: str, output: str) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
-    _check_output(output)
+    check_output(output)
     from fis.protocols.native.views import CloudFilter, series_json
     from fis.api.app import create_app
     from fis.store.db import ensure_migrated
