@@ -49,7 +49,9 @@ def stored_series(env: dict[str, str]) -> int:
 STATS = ("stats", "--crs", "EPSG:32633", "--from", "2023-06-01", "--to", "2023-06-30")
 
 
-def test_output_in_a_missing_directory_fails_before_computing(migrated: dict[str, str], field_file: Path, tmp_path: Path) -> None:
+def test_output_in_a_missing_directory_fails_before_computing(
+    migrated: dict[str, str], field_file: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "no" / "such" / "x.csv"
     result = run(migrated, *STATS, "--geometry", str(field_file), "--format", "csv", "-o", str(target))
     assert result.exit_code == 1
@@ -58,15 +60,18 @@ def test_output_in_a_missing_directory_fails_before_computing(migrated: dict[str
     assert not target.parent.exists()
 
 
-def test_output_that_is_a_directory_fails_before_computing(migrated: dict[str, str], field_file: Path, tmp_path: Path) -> None:
+def test_output_that_is_a_directory_fails_before_computing(
+    migrated: dict[str, str], field_file: Path, tmp_path: Path
+) -> None:
     result = run(migrated, *STATS, "--geometry", str(field_file), "-o", str(tmp_path))
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "directory" in result.output and str(tmp_path) in result.output
     assert stored_series(migrated) == 0
 
 
-def test_output_in_the_working_directory_is_accepted(migrated: dict[str, str], field_file: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_output_in_the_working_directory_is_accepted(
+    migrated: dict[str, str], field_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = run(migrated, *STATS, "--geometry", str(field_file), "--format", "csv", "-o", "out.csv")
     assert result.exit_code == 0, result.output
@@ -95,7 +100,10 @@ def test_serve_on_an_unmigrated_directory_leaves_nothing(tmp_path: Path) -> None
     data = tmp_path / "data"
     result = CliRunner().invoke(main, ["serve", "--port", "0"], env={"FIS_DATA_DIR": str(data), "FIS_DATABASE_URL": ""})
     assert result.exit_code == 1
-    assert result.output == f"Error: database file {data / 'fis.sqlite'} does not exist; run `fis db upgrade` to create it\n"
+    assert (
+        result.output
+        == f"Error: database file {data / 'fis.sqlite'} does not exist; run `fis db upgrade` to create it\n"
+    )
     assert not data.exists()
     data.mkdir()
     result = CliRunner().invoke(main, ["serve", "--port", "0"], env={"FIS_DATA_DIR": str(data), "FIS_DATABASE_URL": ""})
@@ -107,5 +115,8 @@ def test_db_current_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["db", "current"], env={"FIS_DATA_DIR": str(data), "FIS_DATABASE_URL": ""})
     assert result.exit_code == 0 and result.output.startswith("current: None")
     assert not data.exists()
-    assert CliRunner().invoke(main, ["db", "upgrade"], env={"FIS_DATA_DIR": str(data), "FIS_DATABASE_URL": ""}).exit_code == 0
+    assert (
+        CliRunner().invoke(main, ["db", "upgrade"], env={"FIS_DATA_DIR": str(data), "FIS_DATABASE_URL": ""}).exit_code
+        == 0
+    )
     assert (data / "fis.sqlite").is_file()

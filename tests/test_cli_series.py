@@ -15,13 +15,24 @@ from shapely.geometry import box, shape
 
 from fis.cli import main
 from fis_archive import (  # noqa: F401 - fixtures
-    CSV_HEADER, DATE_CLEAR, DATE_CLOUDY, DATE_MOSAIC, DATES, FIELD_UTM, archive, assert_observation_matches,
+    CSV_HEADER,
+    DATE_CLEAR,
+    DATE_CLOUDY,
+    DATE_MOSAIC,
+    DATES,
+    FIELD_UTM,
+    archive,
+    assert_observation_matches,
 )
 
 
 @pytest.fixture
 def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return {"FIS_DATABASE_URL": database_url, "FIS_DATA_DIR": str(tmp_path / "data"), "FIS_PUBLIC_URL": "https://fis.example.org/"}
+    return {
+        "FIS_DATABASE_URL": database_url,
+        "FIS_DATA_DIR": str(tmp_path / "data"),
+        "FIS_PUBLIC_URL": "https://fis.example.org/",
+    }
 
 
 def run(env: dict[str, str], *args: str, input: str | None = None) -> Result:
@@ -36,10 +47,24 @@ def stored(env: dict[str, str], archive: Path, tmp_path: Path) -> dict[str, Any]
     plain = tmp_path / "plain.geojson"
     plain.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": FIELD_UTM}))
     named = tmp_path / "named.geojson"
-    named.write_text(json.dumps({"type": "Feature", "properties": {"name": "Parcel 12", "crop": "maize"}, "geometry": FIELD_UTM}))
+    named.write_text(
+        json.dumps({"type": "Feature", "properties": {"name": "Parcel 12", "crop": "maize"}, "geometry": FIELD_UTM})
+    )
     ids = []
     for path, extra in ((plain, ["--max-cloud-fraction", "0.5"]), (named, [])):
-        result = run(env, "stats", "--geometry", str(path), "--crs", "EPSG:32633", "--from", "2023-06-01", "--to", "2023-06-30", *extra)
+        result = run(
+            env,
+            "stats",
+            "--geometry",
+            str(path),
+            "--crs",
+            "EPSG:32633",
+            "--from",
+            "2023-06-01",
+            "--to",
+            "2023-06-30",
+            *extra,
+        )
         assert result.exit_code == 0, result.output
         ids.append(json.loads(result.stdout)["id"])
     return {"env": env, "plain": ids[0], "named": ids[1]}
@@ -101,7 +126,11 @@ def test_show_is_the_get_response(stored: dict[str, Any]) -> None:
     assert body["links"]["self"] == f"https://fis.example.org/api/v1/timeseries/{stored['plain']}"
     app = create_app(Settings.from_env(stored["env"]))
     try:
-        served = app.test_client().get(f"/api/v1/timeseries/{stored['plain']}", base_url="https://fis.example.org").get_json()
+        served = (
+            app.test_client()
+            .get(f"/api/v1/timeseries/{stored['plain']}", base_url="https://fis.example.org")
+            .get_json()
+        )
     finally:
         app.extensions["fis"].close()
     assert body == served
@@ -110,7 +139,11 @@ def test_show_is_the_get_response(stored: dict[str, Any]) -> None:
 def test_show_refilters(stored: dict[str, Any]) -> None:
     env, sid = stored["env"], stored["plain"]
     flagged = json.loads(run(env, "series", "show", sid, "--include-cloudy").stdout)
-    assert [(o["date"], o["cloudy"]) for o in flagged["observations"]] == [(DATE_CLEAR, False), (DATE_MOSAIC, False), (DATE_CLOUDY, True)]
+    assert [(o["date"], o["cloudy"]) for o in flagged["observations"]] == [
+        (DATE_CLEAR, False),
+        (DATE_MOSAIC, False),
+        (DATE_CLOUDY, True),
+    ]
     loose = json.loads(run(env, "series", "show", sid, "--max-cloud-fraction", "1").stdout)
     assert [o["date"] for o in loose["observations"]] == list(DATES)
     assert loose["filter"] == {"max_cloud_fraction": 1.0, "max_cloud_probability": None, "include_cloudy": False}

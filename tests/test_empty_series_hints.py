@@ -15,8 +15,11 @@ from fis.store.queries import Coverage, archive_coverage
 from fis_archive import CRS, HEIGHT_M, Y_TOP, archive, field_lonlat, ingested  # noqa: F401
 
 UTC = dt.timezone.utc
-COVERAGE = Coverage(bounds=(15.0, 45.0, 15.5, 45.25), first=dt.datetime(2023, 6, 1, 10, tzinfo=UTC),
-                    last=dt.datetime(2023, 6, 21, 10, tzinfo=UTC))
+COVERAGE = Coverage(
+    bounds=(15.0, 45.0, 15.5, 45.25),
+    first=dt.datetime(2023, 6, 1, 10, tzinfo=UTC),
+    last=dt.datetime(2023, 6, 21, 10, tzinfo=UTC),
+)
 JUNE = TimeRange(dt.datetime(2023, 6, 1, tzinfo=UTC), dt.datetime(2023, 6, 30, 23, 59, 59, 999999, tzinfo=UTC))
 
 
@@ -59,7 +62,12 @@ def test_archive_coverage_is_the_bbox_of_all_scenes(ingested: Any) -> None:
     # the scenes span x 500000..500600, y 5000000..5000600 in EPSG:32633
     to_lonlat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
     corners = [to_lonlat.transform(x, y) for x in (500000, 500600) for y in (Y_TOP - HEIGHT_M, Y_TOP)]
-    expected = (min(c[0] for c in corners), min(c[1] for c in corners), max(c[0] for c in corners), max(c[1] for c in corners))
+    expected = (
+        min(c[0] for c in corners),
+        min(c[1] for c in corners),
+        max(c[0] for c in corners),
+        max(c[1] for c in corners),
+    )
     assert coverage.bounds == pytest.approx(expected, abs=1e-9)
     assert (coverage.first.date().isoformat(), coverage.last.date().isoformat()) == ("2023-06-01", "2023-06-21")
 

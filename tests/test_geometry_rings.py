@@ -15,7 +15,9 @@ def polygon(*rings: list[list[float]]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": list(rings)}
 
 
-@pytest.mark.parametrize(("ring", "count"), [([[10, 45], [11, 46]], 2), ([[10, 45]], 1), ([[10, 45], [11, 45], [10, 45]], 3)])
+@pytest.mark.parametrize(
+    ("ring", "count"), [([[10, 45], [11, 46]], 2), ([[10, 45]], 1), ([[10, 45], [11, 45], [10, 45]], 3)]
+)
 def test_too_short_ring_reports_the_positions_sent(ring: list[list[float]], count: int) -> None:
     with pytest.raises(InvalidGeometry) as info:
         parse_geometry(polygon(ring))
@@ -38,7 +40,9 @@ def test_closed_ring_has_no_warning() -> None:
 def test_unclosed_hole_of_a_multipolygon_is_named_by_its_path() -> None:
     outer = [[10, 45], [10.1, 45], [10.1, 45.1], [10, 45.1], [10, 45]]
     hole = [[10.02, 45.02], [10.05, 45.02], [10.05, 45.05]]
-    aoi = parse_geometry({"type": "Feature", "properties": {}, "geometry": {"type": "MultiPolygon", "coordinates": [[outer, hole]]}})
+    aoi = parse_geometry(
+        {"type": "Feature", "properties": {}, "geometry": {"type": "MultiPolygon", "coordinates": [[outer, hole]]}}
+    )
     assert len(aoi.warnings) == 1 and aoi.warnings[0].startswith("geometry: coordinates[0][1] was not closed")
 
 

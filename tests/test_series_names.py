@@ -37,7 +37,7 @@ def test_name_is_stored_and_shown_everywhere(ingested: Any) -> None:
     assert client.get(URL).get_json()["items"][0]["name"] == "North field 2023"
     exported = client.get(f"{URL}/{body['id']}?format=csv")
     assert exported.headers["Content-Disposition"] == (
-        'attachment; filename="North_field_2023.csv"; filename*=UTF-8\'\'North%20field%202023.csv'
+        "attachment; filename=\"North_field_2023.csv\"; filename*=UTF-8''North%20field%202023.csv"
     )
     assert exported.get_data(as_text=True).splitlines()[0] == CSV_HEADER  # the columns are unchanged
     assert [r["date"] for r in csv.DictReader(io.StringIO(exported.get_data(as_text=True)))] == list(DATES)
@@ -110,7 +110,7 @@ def test_patch_renames(ingested: Any) -> None:
     assert client.get(f"{URL}/{sid}").get_json()["name"] == "Renamed ✓"
     exported = client.get(f"{URL}/{sid}?format=csv")
     assert exported.headers["Content-Disposition"] == (
-        'attachment; filename="Renamed.csv"; filename*=UTF-8\'\'Renamed%20%E2%9C%93.csv'
+        "attachment; filename=\"Renamed.csv\"; filename*=UTF-8''Renamed%20%E2%9C%93.csv"
     )
     cleared = client.patch(f"{URL}/{sid}", json={"name": None})
     assert cleared.status_code == 200 and "name" not in cleared.get_json()
@@ -147,7 +147,9 @@ def test_patch_unknown_series_is_a_404(ingested: Any) -> None:
 
 def test_refresh_and_reuse_keep_names_apart(ingested: Any) -> None:
     client = ingested.test_client()
-    first = client.post(URL, json=request_body(name="first", time_range={"from": "2023-06-05", "to": "2023-06-30"})).get_json()
+    first = client.post(
+        URL, json=request_body(name="first", time_range={"from": "2023-06-05", "to": "2023-06-30"})
+    ).get_json()
     second = client.post(URL, json=request_body(name="second"))
     assert second.headers["X-FIS-Reused"] == "2"  # the name is not a computation parameter
     assert second.get_json()["name"] == "second"

@@ -607,7 +607,8 @@ def _series_schemas() -> dict[str, Schema]:
     response = obj(
         {
             "id": string("Series id (UUID).", format="uuid"),
-            "name": string("Only when the series has a name (request `name`, a Feature's `properties.name`, or PATCH)."),
+            "name": string("Only when the series has a name (request `name`, a Feature's `properties.name`, "
+                           "or PATCH)."),
             "properties": {"type": "object", "description": "Only when the request geometry was a Feature: its "
                                                             "`properties` (flat in the GeoJSON export's properties)."},
             "status": {"enum": ["OK", "PARTIAL"], "description": "PARTIAL when some dates could not be computed (see errors)."},
@@ -948,8 +949,8 @@ def _timeseries_collection_path(server_url: str) -> Schema:
                     "headers": {
                         **location,
                         "Content-Disposition": header(
-                            'CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a named series '
-                            "(made safe for a file name; the exact name in filename*)"),
+                            'CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a '
+                            "named series (made safe for a file name; the exact name in filename*)"),
                     },
                     "content": {**json_content(ref("TimeseriesResponse"), example=_response_example(server_url),
                                              summary="Abbreviated: one of the returned observations shown"),
@@ -1004,8 +1005,8 @@ def _timeseries_item_path() -> Schema:
                     "description": "The series (JSON) or its observations (CSV).",
                     "headers": {
                         "Content-Disposition": header(
-                            'CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a named series '
-                            "(made safe for a file name; the exact name in filename*)"),
+                            'CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a '
+                            "named series (made safe for a file name; the exact name in filename*)"),
                         "Location": header("CSV only: URL of the series.", format="uri"),
                     },
                     "content": {**json_content(ref("TimeseriesResponse")), **csv_content(), **geojson_content()},
@@ -1028,7 +1029,8 @@ def _timeseries_item_path() -> Schema:
                 ),
             },
             responses={
-                "200": {"description": "The renamed series (stored filter).", "content": json_content(ref("TimeseriesResponse"))},
+                "200": {"description": "The renamed series (stored filter).",
+                        "content": json_content(ref("TimeseriesResponse"))},
                 "400": ref("BadRequest", "responses"),
                 "404": ref("NotFound", "responses"),
             },

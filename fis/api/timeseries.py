@@ -15,7 +15,8 @@ from fis.errors import InvalidInput
 from fis.core.observation import Observation, SeriesResult
 from fis.core.request import parse_series_name, parse_timeseries_request
 from fis.store.queries import (
-    delete_series, errors_of, get_series, list_series, observation_counts, observations_of, rename_series, scene_details,
+    delete_series, errors_of, get_series, list_series, observation_counts, observations_of, rename_series,
+    scene_details,
 )
 
 blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")

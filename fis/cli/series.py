@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -51,10 +50,17 @@ def series_list(as_json: bool) -> None:
     table = [("ID", "NAME", "CREATED", "FROM", "TO", "DATES", "AREA_HA")]
     for row in rows:
         time_range = row.parameters.get("time_range") or {}
-        table.append((
-            row.id, row.name or "", _utc_text(row.created_at), str(time_range.get("from", ""))[:10],
-            str(time_range.get("to", ""))[:10], str(counts.get(row.id, 0)), f"{area_ha(row.geometry):.2f}",
-        ))
+        table.append(
+            (
+                row.id,
+                row.name or "",
+                _utc_text(row.created_at),
+                str(time_range.get("from", ""))[:10],
+                str(time_range.get("to", ""))[:10],
+                str(counts.get(row.id, 0)),
+                f"{area_ha(row.geometry):.2f}",
+            )
+        )
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
@@ -62,19 +68,47 @@ def series_list(as_json: bool) -> None:
 
 @series.command("show")
 @click.argument("series_id")
-@click.option("--max-cloud-fraction", type=click.FloatRange(0, 1), default=None,
-              help="Observations with a larger cloudy-pixel share are cloudy [default: the stored value].")
-@click.option("--max-cloud-probability", type=click.FloatRange(0, 1), default=None,
-              help="Observations whose averaged-vector P(cloud) is larger are cloudy [default: the stored value].")
-@click.option("--include-cloudy/--exclude-cloudy", default=None,
-              help="Keep cloudy observations (flagged) or leave them out [default: the stored value].")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "long_csv", "geojson"]), default="json", show_default=True,
-              help="json: as GET /api/v1/timeseries/ID; csv: one row per date; long_csv: one row per date x statistic; "
-                   "geojson: the field as a Feature with the series in its properties.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-",
-              help="Write to this file (default stdout): `fis series show ID --format csv -o field.csv` exports.")
-def series_show(series_id: str, max_cloud_fraction: float | None, max_cloud_probability: float | None,
-                include_cloudy: bool | None, fmt: str, output: str) -> None:
+@click.option(
+    "--max-cloud-fraction",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Observations with a larger cloudy-pixel share are cloudy [default: the stored value].",
+)
+@click.option(
+    "--max-cloud-probability",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Observations whose averaged-vector P(cloud) is larger are cloudy [default: the stored value].",
+)
+@click.option(
+    "--include-cloudy/--exclude-cloudy",
+    default=None,
+    help="Keep cloudy observations (flagged) or leave them out [default: the stored value].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "long_csv", "geojson"]),
+    default="json",
+    show_default=True,
+    help="json: as GET /api/v1/timeseries/ID; csv: one row per date; long_csv: one row per date x statistic; "
+    "geojson: the field as a Feature with the series in its properties.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    help="Write to this file (default stdout): `fis series show ID --format csv -o field.csv` exports.",
+)
+def series_show(
+    series_id: str,
+    max_cloud_fraction: float | None,
+    max_cloud_probability: float | None,
+    include_cloudy: bool | None,
+    fmt: str,
+    output: str,
+) -> None:
     """Show or export a stored series, filtered like GET /api/v1/timeseries/ID."""
     from fis.core.observation import csv_columns
     from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
@@ -90,16 +124,27 @@ def series_show(series_id: str, max_cloud_fraction: float | None, max_cloud_prob
             raise _not_found(series_id) from None
         observations, errors = observations_of(stored), errors_of(stored)
         details = scene_details(session, [i for o in observations for i in o.scenes])
-    given = {"max_cloud_fraction": max_cloud_fraction, "max_cloud_probability": max_cloud_probability,
-             "include_cloudy": include_cloudy}
-    view = dataclasses.replace(CloudFilter.from_parameters(stored.parameters), **{k: v for k, v in given.items() if v is not None})
+    stored_view = CloudFilter.from_parameters(stored.parameters)
+    view = CloudFilter(
+        max_cloud_fraction=stored_view.max_cloud_fraction if max_cloud_fraction is None else max_cloud_fraction,
+        max_cloud_probability=(
+            stored_view.max_cloud_probability if max_cloud_probability is None else max_cloud_probability
+        ),
+        include_cloudy=stored_view.include_cloudy if include_cloudy is None else include_cloudy,
+    )
     # open files ourselves so the CSV keeps its \r\n rows (click.open_file has no ``newline``)
-    stream = open(output, "w", encoding="utf-8", newline="") if output != "-" else click.open_file("-", "w", encoding="utf-8")
+    stream = (
+        open(output, "w", encoding="utf-8", newline="")
+        if output != "-"
+        else click.open_file("-", "w", encoding="utf-8")
+    )
     with stream as out:
         if fmt in ("csv", "long_csv"):
             shown = view.apply(observations)
             make = long_csv_lines if fmt == "long_csv" else csv_lines
-            for line in make([o for o, _ in shown], cloudy=[c for _, c in shown], columns=csv_columns(stored.parameters)):
+            for line in make(
+                [o for o, _ in shown], cloudy=[c for _, c in shown], columns=csv_columns(stored.parameters)
+            ):
                 out.write(line)
         else:
             document = series_json(stored, observations, errors, view, details, base_url=svc.settings.public_url)

@@ -333,7 +333,8 @@ def parse_timeseries_request(body: Any) -> TimeseriesRequest:
 def _name_and_properties(body: dict[str, Any]) -> dict[str, Any]:
     """``name`` (or the Feature's ``properties.name``) and the Feature's ``properties``."""
     geometry = body["geometry"]
-    properties = geometry.get("properties") if isinstance(geometry, dict) and geometry.get("type") == "Feature" else None
+    is_feature = isinstance(geometry, dict) and geometry.get("type") == "Feature"
+    properties = geometry.get("properties") if is_feature else None
     properties = properties if isinstance(properties, dict) else None
     if body.get("name") is not None:
         return {"name": parse_series_name(body["name"]), "properties": properties}
@@ -354,7 +355,9 @@ def parse_series_name(value: Any, *, field: str = "name") -> str | None:
     if len(value) > MAX_NAME_LENGTH:
         raise InvalidInput(f"{field}: {len(value)} characters is too long; give {what}", field=field)
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise InvalidInput(f"{field}: {value!r} contains control characters (e.g. a line break); give {what}", field=field)
+        raise InvalidInput(
+            f"{field}: {value!r} contains control characters (e.g. a line break); give {what}", field=field
+        )
     return value
 
 

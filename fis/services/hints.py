@@ -31,12 +31,13 @@ def empty_series_hints(
 def coverage_hints(coverage: Coverage, geometry_4326: BaseGeometry, time_range: TimeRange) -> list[str]:
     """The hints for an empty series given what the archive covers."""
     area = box(*coverage.bounds)
+    west, south, east, north = coverage.bounds
     min_x, min_y, max_x, max_y = geometry_4326.bounds
     if not box(min_x, min_y, max_x, max_y).intersects(area):
         hints = [
             f"no observations: no registered scene is near the geometry (lon {min_x:.6g}..{max_x:.6g}, "
-            f"lat {min_y:.6g}..{max_y:.6g}); the archive covers lon {coverage.bounds[0]:.6g}..{coverage.bounds[2]:.6g}, "
-            f"lat {coverage.bounds[1]:.6g}..{coverage.bounds[3]:.6g} (EPSG:4326 bounding box of all scenes)"
+            f"lat {min_y:.6g}..{max_y:.6g}); the archive covers lon {west:.6g}..{east:.6g}, "
+            f"lat {south:.6g}..{north:.6g} (EPSG:4326 bounding box of all scenes)"
         ]
         if max(abs(min_x), abs(max_x)) <= 90 and box(min_y, min_x, max_y, max_x).intersects(area):
             hints.append(

@@ -171,7 +171,8 @@ def archive_coverage(session: Session) -> Coverage | None:
     ).one()
     if row[0] is None:
         return None
-    return Coverage(bounds=(float(row[0]), float(row[1]), float(row[2]), float(row[3])), first=_utc(row[4]), last=_utc(row[5]))
+    bounds = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return Coverage(bounds=bounds, first=_utc(row[4]), last=_utc(row[5]))
 
 
 # --- time series ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Create Date: 2026-12-01
 Observations without optional statistics were stored with ``extra`` = JSON ``null``; the model
 now writes SQL NULL (``JSON(none_as_null=True)``). This converts the rows already stored.
 """
+
 from __future__ import annotations
 
 from alembic import op

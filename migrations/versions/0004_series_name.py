@@ -7,6 +7,7 @@ Create Date: 2026-12-01
 - ``name``: up to 200 characters, null when the request gave none.
 - ``properties``: JSON object of the request Feature's properties, null otherwise.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

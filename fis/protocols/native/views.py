@@ -65,7 +65,8 @@ def series_links(series_id: str, base_url: str | None = None) -> dict[str, str]:
     """Links of a series: from the current request, or below ``base_url`` (outside a request, e.g. the CLI)."""
     if base_url is not None:
         collection = f"{base_url.rstrip('/')}/api/v1/timeseries"
-        return {"self": f"{collection}/{series_id}", "csv": f"{collection}/{series_id}?format=csv", "collection": collection}
+        self_url = f"{collection}/{series_id}"
+        return {"self": self_url, "csv": f"{self_url}?format=csv", "collection": collection}
     return {
         "self": url_for("timeseries.get_timeseries", series_id=series_id, _external=True),
         "csv": url_for("timeseries.get_timeseries", series_id=series_id, format="csv", _external=True),
