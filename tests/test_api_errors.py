@@ -119,7 +119,8 @@ def test_self_intersecting_polygon_is_repaired_not_rejected(sqlite_app: Any) -> 
     response = sqlite_app.test_client().post("/api/v1/timeseries", json=body(geometry=bowtie))
     assert response.status_code == 201
     warnings = response.get_json()["warnings"]
-    assert len(warnings) == 1 and "geometry" in warnings[0] and "repaired" in warnings[0]
+    assert len(warnings) == 2 and "geometry" in warnings[0] and "repaired" in warnings[0]
+    assert warnings[1] == "no observations: the archive has no scenes; register some with `fis ingest`"  # empty archive
 
 
 def test_empty_archive_gives_empty_series(sqlite_app: Any) -> None:

@@ -109,8 +109,6 @@ def test_parse_crs_uses_given_field_name():
         (SQUARE_GJ, {"crs": "CRS84"}, "Polygon", "OGC:CRS84"),
         # 3D positions: z is dropped
         ({"type": "Polygon", "coordinates": [[[10, 45, 100], [10.01, 45, 100], [10.01, 45.01, 100], [10, 45, 100]]]}, {}, "Polygon", "EPSG:4326"),
-        # unclosed ring is closed silently
-        ({"type": "Polygon", "coordinates": [[[10, 45], [10.01, 45], [10.01, 45.01]]]}, {}, "Polygon", "EPSG:4326"),
         # integer coordinates
         ({"type": "Polygon", "coordinates": [[[10, 45], [11, 45], [11, 46], [10, 45]]]}, {}, "Polygon", "EPSG:4326"),
     ],
@@ -132,6 +130,7 @@ def test_unclosed_ring_is_closed():
     coords = list(aoi.geometry.exterior.coords)
     assert coords[0] == coords[-1] == (10.0, 45.0)
     assert len(coords) == 4
+    assert len(aoi.warnings) == 1 and "coordinates[0] was not closed" in aoi.warnings[0]
 
 
 def test_wkt_and_geojson_give_same_geometry():
@@ -188,7 +187,7 @@ def poly(coords):
         ({"type": "MultiPolygon", "coordinates": SQUARE}, ["coordinates[0][0]", "nesting"]),  # Polygon coords as Multi
         ({"type": "MultiPolygon", "coordinates": {"a": 1}}, ["MultiPolygon coordinates", "list of polygons"]),
         (poly([[[10, 45], [11, 45], [10, 45]]]), ["coordinates[0]", "3 positions", "at least 4"]),
-        (poly([[[10, 45], [11, 46]]]), ["coordinates[0]", "3 positions", "at least 4"]),
+        (poly([[[10, 45], [11, 46]]]), ["coordinates[0]", "2 positions", "at least 4"]),
         (poly([[]]), ["coordinates[0]", "0 positions", "at least 4"]),
         (poly([SQUARE[0], [[10, 45], [10, 45]]]), ["coordinates[1]", "at least 4"]),
         (poly([[[10], [11, 45], [11, 46], [10, 45]]]), ["coordinates[0][0]", "position [x, y]"]),

@@ -445,6 +445,10 @@ def _series_schemas() -> dict[str, Schema]:
     response = obj(
         {
             "id": string("Series id (UUID).", format="uuid"),
+            "name": string("Only when the series has a name (request `name`, a Feature's `properties.name`, "
+                           "or PATCH)."),
+            "properties": {"type": "object", "description": "Only when the request geometry was a Feature: its "
+                                                            "`properties` (flat in the GeoJSON export's properties)."},
             "status": {"enum": ["OK", "PARTIAL"], "description": "PARTIAL when some dates could not be computed (see errors)."},
             "created_at": string(format="date-time"),
             "time_range": ref("UtcTimeRange"),
@@ -476,6 +480,7 @@ def _series_schemas() -> dict[str, Schema]:
     summary = obj(
         {
             "id": string(format="uuid"),
+            "name": string("Only when the series has a name."),
             "status": {"enum": ["OK", "PARTIAL"]},
             "created_at": string(format="date-time"),
             "time_range": ref("UtcTimeRange"),
@@ -781,7 +786,9 @@ def _timeseries_collection_path(server_url: str) -> Schema:
                     "description": "Created. JSON by default; CSV with ?format=csv (or Accept: text/csv).",
                     "headers": {
                         **location,
-                        "Content-Disposition": header('CSV only: attachment; filename="fis-timeseries-<id>.csv"'),
+                        "Content-Disposition": header(
+                            'CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a '
+                            "named series (made safe for a file name; the exact name in filename*)"),
                     },
                     "content": {**json_content(ref("TimeseriesResponse"), example=_response_example(server_url),
                                              summary="Abbreviated: one of the returned observations shown"),
@@ -835,11 +842,33 @@ def _timeseries_item_path() -> Schema:
                 "200": {
                     "description": "The series (JSON) or its observations (CSV).",
                     "headers": {
-                        "Content-Disposition": header('CSV only: attachment; filename="fis-timeseries-<id>.csv"'),
+                        "Content-Disposition": header(
+                            'CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a '
+                            "named series (made safe for a file name; the exact name in filename*)"),
                         "Location": header("CSV only: URL of the series.", format="uri"),
                     },
                     "content": {**json_content(ref("TimeseriesResponse")), **csv_content(), **geojson_content()},
                 },
+                "400": ref("BadRequest", "responses"),
+                "404": ref("NotFound", "responses"),
+            },
+        ),
+        "patch": operation(
+            "Rename a stored time series",
+            'Body `{"name": "new name"}` sets the name (1 to 200 characters, no control characters); '
+            '`{"name": null}` removes it. Nothing else of the series can change.',
+            tag="timeseries", operation_id="renameTimeseries",
+            request_body={
+                "required": True,
+                "content": json_content(
+                    obj({"name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200}}, required=["name"],
+                        additional=False),
+                    example={"name": "north field 2023"},
+                ),
+            },
+            responses={
+                "200": {"description": "The renamed series (stored filter).",
+                        "content": json_content(ref("TimeseriesResponse"))},
                 "400": ref("BadRequest", "responses"),
                 "404": ref("NotFound", "responses"),
             },

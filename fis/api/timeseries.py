@@ -13,8 +13,11 @@ from fis.protocols.native.views import CloudFilter, csv_response, geojson_respon
 from fis.api.context import services
 from fis.store.db import transaction
 from fis.core.observation import Observation, SeriesResult
-from fis.core.request import parse_timeseries_request
-from fis.store.queries import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
+from fis.core.request import parse_series_name, parse_timeseries_request
+from fis.store.queries import (
+    delete_series, errors_of, get_series, list_series, observation_counts, observations_of, rename_series,
+    scene_details,
+)
 
 blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 
@@ -98,6 +101,28 @@ def _details(observations: list[Observation]) -> dict[str, dict[str, Any]]:
     """Catalog facts (tile, baseline, level, radiometry) of the scenes behind the observations."""
     with services().sessions() as session:
         return scene_details(session, [i for o in observations for i in o.scenes])
+
+
+@blueprint.patch("/<series_id>")
+def update_timeseries(series_id: str) -> ResponseReturnValue:
+    """Rename a stored series: ``{"name": "..."}`` (``null`` removes the name)."""
+    body = json_body(request) if request.get_data(cache=True) else None
+    if not isinstance(body, dict) or set(body) != {"name"}:
+        keys = sorted(str(k) for k in body) if isinstance(body, dict) else None
+        got = f"keys {keys}" if keys is not None else "not an object"
+        raise InvalidInput(
+            f'request body: send {{"name": "new name"}} (or {{"name": null}} to remove the name); got {got}',
+            field=next((k for k in keys or () if k != "name"), "name"),
+        )
+    name = parse_series_name(body["name"])
+    with transaction(services().sessions) as session:
+        rename_series(session, series_id, name)
+    with services().sessions() as session:
+        series = get_series(session, series_id)
+        observations = observations_of(series)
+        errors = errors_of(series)
+    view = CloudFilter.from_parameters(series.parameters)
+    return jsonify(series_json(series, observations, errors, view, _details(observations)))
 
 
 @blueprint.delete("/<series_id>")

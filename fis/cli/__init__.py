@@ -13,6 +13,7 @@ from fis.cli.db import db
 from fis.cli.demo import demo
 from fis.cli.ingest import ingest
 from fis.cli.serve import serve
+from fis.cli.series import series
 from fis.cli.stats import stats
 
 
@@ -26,5 +27,5 @@ def main() -> None:
     """
 
 
-for _command in (db, ingest, clouds, serve, stats, demo):
+for _command in (db, ingest, clouds, serve, stats, series, demo):
     main.add_command(_command)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +15,20 @@ from fis.errors import FisError
 def load_settings() -> Settings:
     """Settings from ``FIS_*`` variables (read where a command starts, never at import)."""
     return Settings.from_env()
+
+
+def check_output(output: str) -> None:
+    """Fail before any work when ``-o`` cannot be written: no such folder, not writable, or a directory."""
+    if output == "-":
+        return
+    path = Path(output)
+    parent = path.parent
+    if path.is_dir():
+        raise click.ClickException(f"--output {output}: is a directory; give a file name")
+    if not parent.is_dir():
+        raise click.ClickException(f"--output {output}: the directory {parent} does not exist")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise click.ClickException(f"--output {output}: not writable (permission denied)")
 
 
 def fail(exc: FisError) -> None:

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from fis.cli.common import load_settings, fail, close_on_exit
+from fis.cli.common import check_output, close_on_exit, fail, load_settings
 from fis.cli.request_options import request_options, scalar_body
 from fis.errors import FisError
 
 
 def _read_geometry(value: str) -> Any:
     path = Path(value)
+    if not path.is_file() and _looks_like_path(value):
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise click.BadParameter(
+            f"the file {value} {problem}; pass a GeoJSON file (Polygon, MultiPolygon, Feature) or a WKT string",
+            param_hint="--geometry",
+        )
     if path.is_file():
         try:
             data = json.loads(path.read_text())
@@ -31,6 +38,14 @@ def _read_geometry(value: str) -> Any:
             return features[0]
         return data
     return value  # WKT
+
+
+def _looks_like_path(value: str) -> bool:
+    """A file name rather than WKT/JSON text: ends in .json/.geojson or has a path separator (WKT has none)."""
+    text = value.strip()
+    if text.startswith("{"):
+        return False
+    return text.lower().endswith((".json", ".geojson")) or "/" in text or os.sep in text
 
 
 @click.command()
@@ -63,6 +78,7 @@ def stats(geometry: str, date_from: str, date_to: str, indices: tuple[str, ...],
           histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
           pick: str | None, fmt: str, output: str, **options: Any) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
+    check_output(output)
     from fis.protocols.native.views import CloudFilter, series_json
     from fis.api.app import create_app
     from fis.store.db import ensure_migrated

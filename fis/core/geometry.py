@@ -200,11 +200,11 @@ def parse_geometry(
                     "send a GeoJSON object or a WKT POLYGON/MULTIPOLYGON",
                     field=field,
                 ) from None
-            geom, crs_member = _from_geojson(value, field)
+            geom, crs_member = _from_geojson(value, field, warnings)
         else:
             geom, crs_member = _from_wkt(text, field)
     elif isinstance(value, dict):
-        geom, crs_member = _from_geojson(value, field)
+        geom, crs_member = _from_geojson(value, field, warnings)
     else:
         raise InvalidGeometry(
             f"{field}: expected a GeoJSON Polygon, MultiPolygon or Feature object or a WKT string, "
@@ -404,7 +404,7 @@ def _from_wkt(text: str, field: str) -> tuple[BaseGeometry, str | int | None]:
 _ACCEPTED_TYPES = "Polygon, MultiPolygon or a Feature with one of those"
 
 
-def _from_geojson(obj: Any, field: str) -> tuple[BaseGeometry, str | int | None]:
+def _from_geojson(obj: Any, field: str, warnings: list[str]) -> tuple[BaseGeometry, str | int | None]:
     if not isinstance(obj, dict):
         raise InvalidGeometry(f"{field}: expected a GeoJSON object, got {_type_name(obj)}", field=field)
     crs_member = _crs_member(obj, field)
@@ -419,7 +419,7 @@ def _from_geojson(obj: Any, field: str) -> tuple[BaseGeometry, str | int | None]
             raise InvalidGeometry(f"{field}: Feature.geometry must be a GeoJSON object, got {_type_name(inner)}", field=field)
         if inner.get("type") == "Feature":
             raise InvalidGeometry(f"{field}: a Feature's geometry cannot be another Feature", field=field)
-        geom, inner_crs = _from_geojson(inner, field)
+        geom, inner_crs = _from_geojson(inner, field, warnings)
         return geom, crs_member if crs_member is not None else inner_crs
     if gtype == "FeatureCollection":
         raise InvalidGeometry(
@@ -432,14 +432,14 @@ def _from_geojson(obj: Any, field: str) -> tuple[BaseGeometry, str | int | None]
         raise InvalidGeometry(f'{field}: the {gtype} has no "coordinates"', field=field)
     coords = obj["coordinates"]
     if gtype == "Polygon":
-        return _polygon(coords, field, "coordinates"), crs_member
+        return _polygon(coords, field, "coordinates", warnings), crs_member
     if not isinstance(coords, list):
         raise InvalidGeometry(
             f"{field}: MultiPolygon coordinates must be a list of polygons (list of rings of [x, y] positions), "
             f"got {_type_name(coords)}",
             field=field,
         )
-    polys = [_polygon(p, field, f"coordinates[{i}]") for i, p in enumerate(coords)]
+    polys = [_polygon(p, field, f"coordinates[{i}]", warnings) for i, p in enumerate(coords)]
     polys = [p for p in polys if not p.is_empty]
     return MultiPolygon(polys), crs_member
 
@@ -462,7 +462,7 @@ def _crs_member(obj: dict[str, Any], field: str) -> str | int | None:
     raise InvalidCRS(problem, field=f"{field}.crs")
 
 
-def _polygon(rings: Any, field: str, path: str) -> Polygon:
+def _polygon(rings: Any, field: str, path: str, warnings: list[str]) -> Polygon:
     if not isinstance(rings, list):
         raise InvalidGeometry(
             f"{field}: {path} must be a list of linear rings (each a list of [x, y] positions), got {_type_name(rings)}",
@@ -470,11 +470,12 @@ def _polygon(rings: Any, field: str, path: str) -> Polygon:
         )
     if not rings:
         return Polygon()
-    parsed = [_ring(r, field, f"{path}[{i}]") for i, r in enumerate(rings)]
+    parsed = [_ring(r, field, f"{path}[{i}]", warnings) for i, r in enumerate(rings)]
     return Polygon(parsed[0], parsed[1:])
 
 
-def _ring(ring: Any, field: str, path: str) -> list[tuple[float, float]]:
+def _ring(ring: Any, field: str, path: str, warnings: list[str]) -> list[tuple[float, float]]:
+    """The ring's positions, closed; an unclosed ring is closed with a warning (RFC 7946 requires closure)."""
     if not isinstance(ring, list) or (ring and not isinstance(ring[0], list)):
         got = _type_name(ring) if not isinstance(ring, list) else f"a list whose first item is {_type_name(ring[0])}"
         raise InvalidGeometry(
@@ -483,13 +484,18 @@ def _ring(ring: Any, field: str, path: str) -> list[tuple[float, float]]:
             field=field,
         )
     points = [_position(p, field, f"{path}[{i}]") for i, p in enumerate(ring)]
-    if points and points[0] != points[-1]:
-        points.append(points[0])  # close silently
-    if len(points) < 4:
+    closed = not points or points[0] == points[-1]
+    if len(points) + (0 if closed else 1) < 4:
         raise InvalidGeometry(
             f"{field}: {path} has {len(points)} positions; a linear ring needs at least 4 "
             "(3 distinct corners plus the closing position)",
             field=field,
+        )
+    if not closed:
+        points.append(points[0])
+        warnings.append(
+            f"{field}: {path} was not closed (its last position differs from the first); "
+            "it was closed by repeating the first position"
         )
     return points
 

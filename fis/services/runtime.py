@@ -19,6 +19,7 @@ from fis.engine.compute import compute_series
 from fis.config import Settings
 from fis.store.db import make_engine, make_session_factory, transaction
 from fis.errors import InvalidInput
+from fis.services.hints import empty_series_hints
 from fis.store.incremental import StoredPart, find_reusable, merge, scenes_to_compute, stored_part
 from fis.core.observation import SeriesResult
 from fis.store.orm import TimeSeries
@@ -88,7 +89,10 @@ class Services:
                 time_range=request.time_range,
                 parameters=parameters,
                 result=result,
-                warnings=[*request.aoi.warnings, *result.warnings],
+                warnings=[*request.aoi.warnings, *result.warnings,
+                          *empty_series_hints(session, request.aoi.geometry_4326, request.time_range, result)],
+                name=request.name,
+                properties=request.properties,
             )
         return series, result
 

@@ -21,7 +21,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for an SQLAlchemy URL; SQLite files get their folder and foreign keys."""
+    """An engine for an SQLAlchemy URL; SQLite gets foreign keys (its file and folder are made by :func:`upgrade`)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -30,8 +30,6 @@ def make_engine(url: str) -> Engine:
             field="FIS_DATABASE_URL",
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -67,7 +65,10 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (creates the PostGIS extension on PostgreSQL)."""
+    """Apply migrations up to ``revision`` (creates the PostGIS extension on PostgreSQL, the file on SQLite)."""
+    path = sqlite_file(engine)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -81,7 +82,19 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
         command.downgrade(config, revision)
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of an SQLite engine (None for other databases and in-memory SQLite)."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision; None for an empty database or an SQLite file that does not exist (not created)."""
+    path = sqlite_file(engine)
+    if path is not None and not path.exists():
+        return None
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -91,7 +104,10 @@ def head_revision(engine: Engine) -> str | None:
 
 
 def ensure_migrated(engine: Engine) -> None:
-    """Raise :class:`StorageError` unless the schema is at the newest migration."""
+    """Raise :class:`StorageError` unless the schema is at the newest migration (creates nothing)."""
+    path = sqlite_file(engine)
+    if path is not None and not path.exists():
+        raise StorageError(f"database file {path} does not exist; run `fis db upgrade` to create it")
     try:
         current = current_revision(engine)
     except Exception as exc:  # noqa: BLE001 - connection problems of any driver

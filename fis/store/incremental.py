@@ -54,10 +54,20 @@ def comparable(parameters: dict[str, Any]) -> str:
 
 def covered_dates(time_range: TimeRange) -> tuple[dt.date, dt.date] | None:
     """First and last UTC date whose whole day lies inside ``time_range`` (None when none does)."""
-    start, end = time_range.start, time_range.end
-    first = start.date() if start.time() == dt.time(0) else start.date() + dt.timedelta(days=1)
-    day_end = dt.datetime.combine(end.date() + dt.timedelta(days=1), dt.time(0), tzinfo=dt.timezone.utc)
-    last = end.date() if end >= day_end - dt.timedelta(microseconds=1) else end.date() - dt.timedelta(days=1)
+    start, end = time_range.start, time_range.end  # UTC (TimeRange converts)
+    # compared by time of day, never by adding a day: ranges may touch 0001-01-01 or 9999-12-31
+    if start.time() == dt.time(0):
+        first = start.date()
+    elif start.date() < dt.date.max:
+        first = start.date() + dt.timedelta(days=1)
+    else:
+        return None
+    if end.time() == dt.time.max:
+        last = end.date()
+    elif end.date() > dt.date.min:
+        last = end.date() - dt.timedelta(days=1)
+    else:
+        return None
     return (first, last) if first <= last else None
 
 

@@ -148,6 +148,10 @@ class TimeSeries(BBoxMixin, Base):
     status: Mapped[str] = mapped_column(String(16))
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: the user's name for the series (request ``name`` or a Feature's ``properties.name``)
+    name: Mapped[str | None] = mapped_column(String(200))
+    #: the request Feature's ``properties``, kept for the GeoJSON export
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     observations: Mapped[list["ObservationRow"]] = relationship(
         back_populates="timeseries", cascade="all, delete-orphan", passive_deletes=True,
@@ -183,7 +187,7 @@ class ObservationRow(Base):
     shadow_pixels: Mapped[int | None] = mapped_column(Integer)
     cloud_source: Mapped[str | None] = mapped_column(String(16))
     #: optional per-observation statistics (indices, percentiles, histograms) as JSON
-    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))  # None is SQL NULL, not JSON null
     # band means (reflectance), one column per band as in the CSV
     b01: Mapped[float | None] = mapped_column(Float)
     b02: Mapped[float | None] = mapped_column(Float)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -151,6 +152,29 @@ def count_scenes(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Scene)) or 0)
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What the archive covers: the EPSG:4326 bounding box of every scene and the first/last acquisition."""
+
+    bounds: tuple[float, float, float, float]
+    first: dt.datetime
+    last: dt.datetime
+
+
+def archive_coverage(session: Session) -> Coverage | None:
+    """The archive's :class:`Coverage` (None when no scene is registered)."""
+    row = session.execute(
+        select(
+            func.min(Scene.min_lon), func.min(Scene.min_lat), func.max(Scene.max_lon), func.max(Scene.max_lat),
+            func.min(Scene.datetime), func.max(Scene.datetime),
+        )
+    ).one()
+    if row[0] is None:
+        return None
+    bounds = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return Coverage(bounds=bounds, first=_utc(row[4]), last=_utc(row[5]))
+
+
 # --- time series ------------------------------------------------------------------------------
 
 def save_series(
@@ -161,9 +185,13 @@ def save_series(
     parameters: dict[str, Any],
     result: SeriesResult,
     warnings: Sequence[str] = (),
+    name: str | None = None,
+    properties: dict[str, Any] | None = None,
 ) -> TimeSeries:
     """Store a computed series and its observations (the caller's transaction commits)."""
     series = TimeSeries(
+        name=name,
+        properties=properties,
         geometry=geometry_4326,
         time_from=time_range.start,
         time_to=time_range.end,
@@ -186,6 +214,14 @@ def get_series(session: Session, series_id: str) -> TimeSeries:
     ).first()
     if series is None:
         raise NotFound(f"time series {series_id!r} not found; list stored series with GET /api/v1/timeseries", field="id")
+    return series
+
+
+def rename_series(session: Session, series_id: str, name: str | None) -> TimeSeries:
+    """Set (or with None remove) a stored series' name (the caller's transaction commits)."""
+    series = get_series(session, series_id)
+    series.name = name
+    session.flush()
     return series
 
 

@@ -12,6 +12,7 @@ from fis.core.request.body import (
     parse_timeseries_request,
 )
 from fis.core.request.checks import MAX_DISK_RADIUS, MAX_RESOLUTION
+from fis.core.request.names import MAX_NAME_LENGTH, parse_series_name
 from fis.core.request.options import MAX_INDICES, MAX_PERCENTILES
 from fis.core.request.querystring import parse_bool, parse_threshold
 from fis.core.request.stored import request_from_stored
@@ -21,6 +22,7 @@ __all__ = [
     "ACCEPTED_KEYS",
     "MAX_DISK_RADIUS",
     "MAX_INDICES",
+    "MAX_NAME_LENGTH",
     "MAX_PERCENTILES",
     "MAX_RESOLUTION",
     "REQUIRED_KEYS",
@@ -29,6 +31,7 @@ __all__ = [
     "TimeseriesBody",
     "TimeseriesRequest",
     "parse_bool",
+    "parse_series_name",
     "parse_threshold",
     "parse_timeseries_request",
     "request_from_stored",

@@ -42,11 +42,11 @@ from fis.core.request.options import (
     parse_statistics,
 )
 from fis.core.request.value import CloudMaskSettings, TimeseriesRequest
+from fis.core.request.names import MAX_NAME_LENGTH, NAME_PATTERN, parse_series_name
 from fis.core.stats import HISTOGRAM_TYPES, MAX_BINS
 from fis.core.timerange import TimeRange, parse_time_range
 from fis.errors import InvalidGeometry, InvalidInput
 
-MAX_NAME_LENGTH = 200
 _MASK = CloudMaskSettings()
 
 
@@ -217,7 +217,7 @@ class TimeseriesBody(BaseModel):
     min_coverage: Fraction | None = Field(
         0.0, description='With "pixel_rule": "coverage": leave out pixels covered less than this fraction.'
     )
-    name: Annotated[StrictStr, Field(max_length=MAX_NAME_LENGTH)] | None = Field(
+    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)] | None = Field(
         None, description="Display name of the series [default: the GeoJSON Feature's properties.name]."
     )
 
@@ -248,6 +248,11 @@ class TimeseriesBody(BaseModel):
     @classmethod
     def _time_range(cls, value: Any) -> TimeRange:
         return value if isinstance(value, TimeRange) else parse_time_range(value, field="time_range")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        return parse_series_name(value)
 
     @field_validator("indices")
     @classmethod
@@ -284,7 +289,7 @@ class TimeseriesBody(BaseModel):
         name = self.name
         if name is None and properties is not None:
             label = properties.get("name")
-            name = label if isinstance(label, str) and len(label) <= MAX_NAME_LENGTH else None
+            name = parse_series_name(label, field="geometry.properties.name") if isinstance(label, str) else None
         return TimeseriesRequest(
             aoi=aoi,
             time_range=self.time_range,

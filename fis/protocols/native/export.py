@@ -67,8 +67,14 @@ def long_csv_lines(
 
 
 def geojson_feature(series_body: dict[str, Any]) -> dict[str, Any]:
-    """A series' JSON body as a GeoJSON Feature: its geometry, everything else in ``properties``."""
-    properties = {key: value for key, value in series_body.items() if key != "geometry"}
+    """A series' JSON body as a GeoJSON Feature: its geometry, everything else in ``properties``.
+
+    The request Feature's own ``properties`` (when the series has them) come first, flat, so GIS tools
+    show them as attributes; the series' keys (``id``, ``name``, ``observations``, ...) win on a clash.
+    """
+    original = series_body.get("properties") or {}
+    series = {key: value for key, value in series_body.items() if key not in ("geometry", "properties")}
+    properties = {**original, **series}
     return {"type": "Feature", "id": series_body.get("id"), "geometry": series_body["geometry"], "properties": properties}
 
 

@@ -6,7 +6,10 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from urllib.parse import quote
+
 from flask import Request, Response, jsonify, url_for
+from werkzeug.utils import secure_filename
 
 from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
 from fis.core.observation import Observation, ObservationError, csv_columns
@@ -59,7 +62,12 @@ class CloudFilter:
         }
 
 
-def series_links(series_id: str) -> dict[str, str]:
+def series_links(series_id: str, base_url: str | None = None) -> dict[str, str]:
+    """Links of a series: from the current request, or below ``base_url`` (outside a request, e.g. the CLI)."""
+    if base_url is not None:
+        collection = f"{base_url.rstrip('/')}/api/v1/timeseries"
+        self_url = f"{collection}/{series_id}"
+        return {"self": self_url, "csv": f"{self_url}?format=csv", "collection": collection}
     return {
         "self": url_for("timeseries.get_timeseries", series_id=series_id, _external=True),
         "csv": url_for("timeseries.get_timeseries", series_id=series_id, format="csv", _external=True),
@@ -73,9 +81,14 @@ def series_json(
     errors: list[ObservationError],
     view: CloudFilter,
     scene_details: dict[str, dict[str, Any]] | None = None,
+    *,
+    base_url: str | None = None,
 ) -> dict[str, Any]:
     """The series document; with ``scene_details`` each observation also lists its scenes'
-    tile, processing baseline, product level and radiometry (``scene_details``)."""
+    tile, processing baseline, product level and radiometry (``scene_details``).
+
+    ``name`` and ``properties`` appear only when set; links are made below ``base_url`` when given.
+    """
     shown = view.apply(observations)
     cloudy_total = sum(
         o.is_cloudy(max_cloud_fraction=view.max_cloud_fraction, max_cloud_probability=view.max_cloud_probability)
@@ -84,6 +97,7 @@ def series_json(
     parameters = dict(series.parameters)
     return {
         "id": series.id,
+        **_named(series),
         "status": series.status,
         "created_at": _utc_iso(series.created_at),
         "time_range": parameters.get("time_range"),
@@ -95,8 +109,18 @@ def series_json(
         "observations": [_with_details(o.to_json(cloudy=c), scene_details) for o, c in shown],
         "errors": [e.to_json() for e in errors],
         "warnings": list(series.warnings or []),
-        "links": series_links(series.id),
+        "links": series_links(series.id, base_url),
     }
+
+
+def _named(series: TimeSeries) -> dict[str, Any]:
+    """``name`` and ``properties`` of a series that has them (absent otherwise: unnamed series look as before)."""
+    out: dict[str, Any] = {}
+    if series.name is not None:
+        out["name"] = series.name
+    if series.properties is not None:
+        out["properties"] = dict(series.properties)
+    return out
 
 
 def _with_details(document: dict[str, Any], details: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
@@ -105,17 +129,26 @@ def _with_details(document: dict[str, Any], details: dict[str, dict[str, Any]] |
     return document
 
 
-def series_summary(series: TimeSeries, count: int) -> dict[str, Any]:
+def series_summary(series: TimeSeries, count: int, *, base_url: str | None = None) -> dict[str, Any]:
+    """One entry of the list of series (``name`` only when set)."""
     return {
         "id": series.id,
+        **({"name": series.name} if series.name is not None else {}),
         "status": series.status,
         "created_at": _utc_iso(series.created_at),
         "time_range": series.parameters.get("time_range"),
         "bbox": [series.min_lon, series.min_lat, series.max_lon, series.max_lat],
         "observations": count,
         "model": series.model,
-        "links": series_links(series.id),
+        "links": series_links(series.id, base_url),
     }
+
+
+def csv_filename(series: TimeSeries, *, long: bool = False) -> str:
+    """``<name>.csv`` for a named series (made safe for a file name), else ``fis-timeseries-<id>.csv``."""
+    suffix = "-long" if long else ""
+    stem = secure_filename(series.name) if series.name is not None else ""
+    return f"{stem or f'fis-timeseries-{series.id}'}{suffix}.csv"
 
 
 def csv_response(
@@ -127,8 +160,12 @@ def csv_response(
     make = long_csv_lines if long else csv_lines
     lines = make([o for o, _ in shown], cloudy=[c for _, c in shown], columns=columns)
     response = Response(lines, status=status, mimetype="text/csv")
-    suffix = "-long" if long else ""
-    response.headers["Content-Disposition"] = f'attachment; filename="fis-timeseries-{series.id}{suffix}.csv"'
+    filename = csv_filename(series, long=long)
+    disposition = f'attachment; filename="{filename}"'
+    exact = f"{series.name}{'-long' if long else ''}.csv"
+    if series.name is not None and exact != filename:
+        disposition += f"; filename*=UTF-8''{quote(exact)}"  # RFC 6266: the exact name for clients that read it
+    response.headers["Content-Disposition"] = disposition
     response.headers["Location"] = url_for("timeseries.get_timeseries", series_id=series.id, _external=True)
     return response
 
