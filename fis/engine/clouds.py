@@ -1,7 +1,7 @@
 """The cloud classifier: manifest, verified weights, probabilities and the per-pixel mask.
 
-The model is described by a JSON manifest in the project's ``models/`` folder (name, input
-bands and order, scaling, default threshold, where the weights come from and their sha256).
+The model is described by a JSON manifest in the project's ``models/`` folder, shipped in the package (name,
+input bands and order, scaling, default threshold, where the weights come from and their sha256).
 Loading checks the hash; nothing is downloaded.
 """
 
@@ -13,6 +13,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from scipy import ndimage
 
 from fis.errors import ModelError
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: The classifier manifests (the repository's ``models/``, shipped as ``fis._resources.models``).
+MODELS_DIR = Path(str(files("fis._resources.models")))
 
 
 @dataclass(frozen=True)
