@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from fis.api.body import int_arg, json_body, response_format
-from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.api.context import services
-from fis.store.db import transaction
-from fis.errors import InvalidInput
 from fis.core.observation import Observation, SeriesResult
 from fis.core.request import parse_timeseries_request
-from fis.store.queries import delete_series, errors_of, get_series, list_series, observation_counts, observations_of, scene_details
+from fis.errors import InvalidInput
+from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
+from fis.store.db import transaction
+from fis.store.queries import (
+    delete_series,
+    errors_of,
+    get_series,
+    list_series,
+    observation_counts,
+    observations_of,
+    scene_details,
+)
 
 blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 

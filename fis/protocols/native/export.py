@@ -39,7 +39,7 @@ def csv_lines(
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\r\n", restval="", extrasaction="ignore")
     writer.writeheader()
     yield _drain(buffer)
-    for observation, is_cloudy in zip(observations, cloudy):
+    for observation, is_cloudy in zip(observations, cloudy, strict=True):
         writer.writerow({key: _cell(value) for key, value in observation.csv_row(cloudy=is_cloudy).items()})
         yield _drain(buffer)
 
@@ -58,7 +58,7 @@ def long_csv_lines(
     writer.writerow(LONG_CSV_COLUMNS)
     yield _drain(buffer)
     measured = [c for c in columns if c.name not in _KEY_COLUMNS]
-    for observation, is_cloudy in zip(observations, cloudy):
+    for observation, is_cloudy in zip(observations, cloudy, strict=True):
         row = observation.csv_row(cloudy=is_cloudy)
         key = (row["date"], row["datetime"], row["cloudy"])
         for column in measured:
@@ -69,7 +69,12 @@ def long_csv_lines(
 def geojson_feature(series_body: dict[str, Any]) -> dict[str, Any]:
     """A series' JSON body as a GeoJSON Feature: its geometry, everything else in ``properties``."""
     properties = {key: value for key, value in series_body.items() if key != "geometry"}
-    return {"type": "Feature", "id": series_body.get("id"), "geometry": series_body["geometry"], "properties": properties}
+    return {
+        "type": "Feature",
+        "id": series_body.get("id"),
+        "geometry": series_body["geometry"],
+        "properties": properties,
+    }
 
 
 def _drain(buffer: io.StringIO) -> str:
