@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the wheel, install it (not editable) into a fresh virtualenv and use it from an unrelated
+# Build the sdist and the wheel, install the wheel (not editable) into a fresh virtualenv and use it from an unrelated
 # directory: fis demo (writes a small archive), fis db upgrade, fis ingest, fis stats, fis serve + GET /healthz.
 # Proves the package works without the source tree (migrations and classifier manifest shipped inside).
 # Usage: bash scripts/check_wheel.sh   (PYTHON: an interpreter with `build` installed, default .venv/bin/python)
@@ -16,8 +16,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building the wheel"
-"$python" -m build --wheel --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+echo "== building the sdist, and the wheel from it"
+# (from the sdist, not the work tree: proves the sdist is complete and no stale build/ folder leaks into the wheel)
+"$python" -m build --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/fis-*.whl)
 echo "   $(basename "$wheel")"
 
