@@ -6,9 +6,10 @@ Nothing here runs at import time: call :meth:`Settings.from_env` where the app o
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fis.errors import InvalidInput
 
@@ -48,7 +49,7 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'fis.sqlite').as_posix()}"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``FIS_*`` variables, then apply explicit ``overrides``."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}

@@ -44,9 +44,7 @@ def _in_interval(item_time: str, interval: str | None) -> bool:
     start, end = parts
     if start not in ("", "..") and when < _parse_time(start):
         return False
-    if end not in ("", "..") and when > _parse_time(end):
-        return False
-    return True
+    return end in ("", "..") or when <= _parse_time(end)
 
 
 def _intersects(item_bbox: list[float], bbox: list[float] | None) -> bool:
@@ -71,7 +69,7 @@ class StacApiServer:
         self.items = [self._publish(item) for item in items]
         self._thread = threading.Thread(target=self._server.serve_forever, name="stac-api", daemon=True)
 
-    def __enter__(self) -> "StacApiServer":
+    def __enter__(self) -> StacApiServer:
         self._thread.start()
         return self
 

@@ -225,7 +225,7 @@ def test_bad_database_url_is_a_one_line_error(tmp_path: Path, command: list[str]
     env = {"FIS_DATABASE_URL": "not a url", "FIS_DATA_DIR": str(tmp_path)}
     result = CliRunner().invoke(main, command, env=env)
     assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
     assert "FIS_DATABASE_URL" in result.output and "not a url" in result.output
 
 

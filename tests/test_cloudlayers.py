@@ -30,7 +30,7 @@ from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings
 from fis.engine.clouds import cloud_mask, load_model
 from fis.config import Settings
 from fis.demo.synthetic import BandRaster, grid_transform, write_stac_scene
-from fis_archive import (  # noqa: F401 - fixtures
+from fis_archive import (  # fixtures
     DATE_CLEAR,
     DATE_CLOUDY,
     DATE_MOSAIC,

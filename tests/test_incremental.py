@@ -123,7 +123,7 @@ def test_refresh_of_an_unknown_series_is_a_404(ingested: Any) -> None:
     assert response.get_json()["error"]["field"] == "id"
 
 
-def test_cli_reports_reused_and_computed(database_url: str, tmp_path: Path, archive: Path) -> None:  # noqa: F811
+def test_cli_reports_reused_and_computed(database_url: str, tmp_path: Path, archive: Path) -> None:
     env = {"FIS_DATABASE_URL": database_url, "FIS_DATA_DIR": str(tmp_path / "data")}
     runner = CliRunner()
     assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0

@@ -86,7 +86,7 @@ def test_bad_pixel_rule_is_a_400_naming_the_parameter(ingested: Any, extra: dict
     assert field in error["message"]
 
 
-def test_pixel_rule_on_the_cli(database_url: str, tmp_path: Path, archive: Path) -> None:  # noqa: F811
+def test_pixel_rule_on_the_cli(database_url: str, tmp_path: Path, archive: Path) -> None:
     env = {"FIS_DATABASE_URL": database_url, "FIS_DATA_DIR": str(tmp_path / "data")}
     runner = CliRunner()
     assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0

@@ -158,7 +158,7 @@ def test_bad_real_metadata_is_an_error_naming_the_file(metadata: Path, old: str,
 def test_offset_baseline_without_offset_list_is_refused(metadata: Path) -> None:
     text = (metadata / "MTD_MSIL1C_N0509_T34UCF_excerpt.xml").read_text(encoding="utf-8")
     data = re.sub(r"<Radiometric_Offset_List>.*?</Radiometric_Offset_List>", "", text, flags=re.S).encode()
-    with pytest.raises(IngestError, match="05.09.*RADIO_ADD_OFFSET.*lists none"):
+    with pytest.raises(IngestError, match=r"05\.09.*RADIO_ADD_OFFSET.*lists none"):
         parse_product_metadata(data, name="MTD_MSIL1C.xml")
 
 

@@ -41,7 +41,8 @@ def register_error_handlers(app: Flask) -> None:
         limit = app.config.get("MAX_CONTENT_LENGTH")
         return error_response(
             413, "body_too_large",
-            f"request body is larger than the limit of {limit} bytes (FIS_MAX_BODY_BYTES); simplify the geometry or raise the limit",
+            f"request body is larger than the limit of {limit} bytes (FIS_MAX_BODY_BYTES); "
+            "simplify the geometry or raise the limit",
         )
 
     @app.errorhandler(HTTPException)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from fis import __version__
 from fis.api.context import services
-from fis.store.db import ensure_migrated
 from fis.errors import StorageError
+from fis.store.db import ensure_migrated
 from fis.store.queries import count_scenes
 
 blueprint = Blueprint("health", __name__)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import shapely
-from pathlib import Path
-
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from shapely.geometry import mapping
 
@@ -16,14 +15,14 @@ from fis.api.body import int_arg
 from fis.api.context import services
 from fis.core.bands import BANDS
 from fis.core.scenes import SceneRecord
+from fis.core.timerange import parse_interval
 from fis.errors import InvalidInput, NotFound
 from fis.store.queries import find_scenes, get_scene
-from fis.core.timerange import parse_interval
 
 blueprint = Blueprint("scenes", __name__, url_prefix="/api/v1/scenes")
 
 
-def parse_bbox(text: str | None) -> shapely.Geometry | None:
+def parse_bbox(text: str | None) -> shapely.Polygon | None:
     """``minx,miny,maxx,maxy`` in lon/lat -> a box, or None."""
     if text is None or text == "":
         return None
@@ -78,7 +77,8 @@ def list_scenes() -> ResponseReturnValue:
     scenes = scenes[:limit]
     links = {}
     if more:
-        links["next"] = request.base_url + "?" + urlencode({**request.args.to_dict(), "limit": limit, "offset": offset + limit})
+        next_args = {**request.args.to_dict(), "limit": limit, "offset": offset + limit}
+        links["next"] = request.base_url + "?" + urlencode(next_args)
     return jsonify({
         "type": "FeatureCollection",
         "features": [scene_feature(s) for s in scenes],

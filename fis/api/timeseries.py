@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from fis.api.body import json_body, response_format
@@ -14,6 +14,7 @@ from fis.api.context import services
 from fis.store.db import transaction
 from fis.core.observation import Observation, SeriesResult
 from fis.core.request import parse_series_name, parse_timeseries_request
+from fis.errors import InvalidInput
 from fis.store.queries import (
     delete_series, errors_of, get_series, list_series, observation_counts, observations_of, rename_series,
     scene_details,

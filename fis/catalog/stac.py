@@ -19,10 +19,10 @@ import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
 from fis.core.bands import COMMON_NAMES, normalise_band_name
-from fis.core.scenes import BandAsset, SceneRecord
-from fis.errors import FisError, IngestError
 from fis.core.geometry import split_antimeridian
 from fis.core.radiometry import Radiometry, radiometry_for_asset
+from fis.core.scenes import BandAsset, SceneRecord
+from fis.errors import FisError, IngestError
 
 _RASTER_TYPES = ("image/tiff", "image/jp2", "image/vnd.stac.geotiff", "application/x-geotiff")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
@@ -44,7 +44,9 @@ def iter_item_dicts(document: Any, *, source: str) -> Iterator[dict[str, Any]]:
             raise IngestError(f"{source}: FeatureCollection without a 'features' list")
         yield from features
     else:
-        raise IngestError(f"{source}: type {kind!r} is not a STAC Item ('Feature') or ItemCollection ('FeatureCollection')")
+        raise IngestError(
+            f"{source}: type {kind!r} is not a STAC Item ('Feature') or ItemCollection ('FeatureCollection')"
+        )
 
 
 def scene_from_item(item: dict[str, Any], *, base_href: str | None = None) -> SceneRecord:
@@ -84,7 +86,7 @@ def load_json_source(source: str) -> Any:
     if urlparse(source).scheme in ("http", "https"):
         import urllib.request
 
-        with urllib.request.urlopen(source, timeout=30) as response:  # noqa: S310 (operator-given URL)
+        with urllib.request.urlopen(source, timeout=30) as response:  # an operator-given URL
             return json.loads(response.read())
     return json.loads(Path(source).read_text())
 
@@ -98,8 +100,8 @@ def _item_datetime(item_id: str, props: dict[str, Any]) -> dt.datetime:
     except ValueError:
         raise IngestError(f"{item_id}: properties.datetime {text!r} is not ISO 8601") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def _footprint(item_id: str, item: dict[str, Any]) -> BaseGeometry:
@@ -181,7 +183,9 @@ def _band_assets(item_id: str, assets: dict[str, Any], *, baseline: Any, base_hr
         found[band] = BandAsset(
             band=band,
             href=resolve_href(str(asset["href"]), base_href),
-            radiometry=_SCL_RADIOMETRY if band == SCL else radiometry_for_asset(raster_band, processing_baseline=str(baseline) if baseline else None),
+            radiometry=_SCL_RADIOMETRY
+            if band == SCL
+            else radiometry_for_asset(raster_band, processing_baseline=str(baseline) if baseline else None),
             resolution=float(resolution) if resolution else None,
         )
         preferred[band] = is_cog
@@ -194,9 +198,9 @@ def _tile(props: dict[str, Any]) -> str | None:
     code = props.get("grid:code")
     if isinstance(code, str) and code.startswith("MGRS-"):
         return code[5:]
-    parts = [props.get("mgrs:utm_zone"), props.get("mgrs:latitude_band"), props.get("mgrs:grid_square")]
-    if all(parts):
-        return f"{int(parts[0]):02d}{parts[1]}{parts[2]}"
+    zone, band, square = props.get("mgrs:utm_zone"), props.get("mgrs:latitude_band"), props.get("mgrs:grid_square")
+    if zone and band and square:
+        return f"{int(zone):02d}{band}{square}"
     return None
 
 

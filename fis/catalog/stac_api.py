@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fis.core.scenes import SceneRecord
-from fis.errors import FisError, InvalidInput
 from fis.core.timerange import parse_interval
+from fis.errors import FisError, InvalidInput
 
 __all__ = ["DEFAULT_PAGE_SIZE", "parse_bbox_option", "read_stac_api"]
 
@@ -39,7 +39,9 @@ def parse_bbox_option(text: str | None) -> tuple[float, float, float, float] | N
         raise InvalidInput(f"--bbox {text!r} must be four finite numbers minlon,minlat,maxlon,maxlat", field="bbox")
     min_lon, min_lat, max_lon, max_lat = values
     if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-        raise InvalidInput(f"--bbox {text!r} is outside lon -180..180 / lat -90..90 or has min lat > max lat", field="bbox")
+        raise InvalidInput(
+            f"--bbox {text!r} is outside lon -180..180 / lat -90..90 or has min lat > max lat", field="bbox"
+        )
     return min_lon, min_lat, max_lon, max_lat
 
 
@@ -64,7 +66,9 @@ def read_stac_api(
     if urlparse(url).scheme not in ("http", "https"):
         raise InvalidInput(f"--stac-api {url!r} must be an http(s) URL of a STAC API landing page", field="stac_api")
     if not collections:
-        raise InvalidInput("--collection is required with --stac-api (e.g. --collection sentinel-2-l1c)", field="collection")
+        raise InvalidInput(
+            "--collection is required with --stac-api (e.g. --collection sentinel-2-l1c)", field="collection"
+        )
     if datetime:
         parse_interval(datetime, field="datetime")  # a clear message before any request
     if max_items is not None and max_items < 1:

@@ -7,44 +7,61 @@ from typing import Any
 
 import click
 
-from fis.cli.common import load_settings, fail
+from fis.cli.common import fail, load_settings
 from fis.errors import FisError
 
 
 @click.command()
 @click.option("--scene", "scene_ids", multiple=True, help="Scene id (repeatable) [default: every scene].")
 @click.option("--resolution", type=float, default=160.0, show_default=True, help="Layer resolution in metres.")
-@click.option("--threshold", type=float, default=0.4, show_default=True, help="s2cloudless probability threshold of the mask.")
-@click.option("--average-over", type=int, default=1, show_default=True, help="Disk radius (layer pixels) of probability averaging; 0 = off.")
-@click.option("--dilation", type=int, default=1, show_default=True, help="Disk radius (layer pixels) of mask dilation; 0 = off.")
+@click.option(
+    "--threshold", type=float, default=0.4, show_default=True, help="s2cloudless probability threshold of the mask."
+)
+@click.option(
+    "--average-over", type=int, default=1, show_default=True,
+    help="Disk radius (layer pixels) of probability averaging; 0 = off.",
+)
+@click.option(
+    "--dilation", type=int, default=1, show_default=True, help="Disk radius (layer pixels) of mask dilation; 0 = off."
+)
 @click.option("--force", is_flag=True, help="Recompute layers that already match the settings.")
-def clouds(scene_ids: tuple[str, ...], resolution: float, threshold: float, average_over: int, dilation: int, force: bool) -> None:
+def clouds(
+    scene_ids: tuple[str, ...], resolution: float, threshold: float, average_over: int, dilation: int, force: bool
+) -> None:
     """Precompute cloud layers per scene: CLP (probability*255) and CLM (0 clear, 1 cloud, 255 no data).
 
     Layers are COGs under FIS_DATA_DIR/cloud-layers, registered on each scene with the settings
     that made them; requests whose cloud settings match read them instead of running the model.
     Re-running skips finished scenes; a scene that fails is reported and retried next time.
     """
-    from fis.engine.cloudlayers import CloudLayerSettings
-    from fis.store.db import ensure_migrated
     from fis.core.request import CloudMaskSettings
+    from fis.engine.cloudlayers import CloudLayerSettings
     from fis.services.runtime import Services
+    from fis.store.db import ensure_migrated
 
     svc = Services.create(load_settings())
     try:
         ensure_migrated(svc.db)
-        mask = CloudMaskSettings(threshold=threshold, resolution=resolution, average_over=average_over, dilation_size=dilation)
+        mask = CloudMaskSettings(
+            threshold=threshold, resolution=resolution, average_over=average_over, dilation_size=dilation
+        )
         settings = CloudLayerSettings.for_mask(svc.engine.model.name, mask)
         total = len(scene_ids) if scene_ids else None
         with click.progressbar(length=total or _scene_count(svc), label="Cloud layers", file=sys.stderr) as bar:
-            report = svc.compute_cloud_layers(settings, scene_ids=scene_ids, force=force, progress=lambda _id: bar.update(1))
+            report = svc.compute_cloud_layers(
+                settings, scene_ids=scene_ids, force=force, progress=lambda _id: bar.update(1)
+            )
     except FisError as exc:
         fail(exc)
     finally:
         svc.close()
     click.echo(
         f"{len(report.computed)} scenes computed, {len(report.skipped)} already done, {len(report.failed)} failed"
-        + (f", {len(report.not_applicable)} not applicable (not L1C: their cloud source is SCL)" if report.not_applicable else "")
+        + (
+            f", {len(report.not_applicable)} not applicable (not L1C: their cloud source is SCL)"
+            if report.not_applicable
+            else ""
+        )
     )
     for name, reason in report.failed:
         click.echo(f"  FAILED {name}: {reason}", err=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import click
 
-from fis.cli.common import load_settings, fail, close_on_exit
+from fis.cli.common import close_on_exit, fail, load_settings
 from fis.errors import FisError
 
 

@@ -9,20 +9,23 @@ from typing import Any
 
 import click
 
-from fis.cli.common import load_settings, close_on_exit
+from fis.cli.common import close_on_exit, load_settings
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None, help="Where to write the archive [default: FIS_DATA_DIR/demo].")
+@click.option(
+    "--dir", "directory", type=click.Path(file_okay=False), default=None,
+    help="Where to write the archive [default: FIS_DATA_DIR/demo].",
+)
 @click.option("--year", type=int, default=2023, show_default=True)
 @click.option("--size", type=int, default=200, show_default=True, help="Archive width/height in 10 m pixels.")
 @click.option("--port", type=int, default=8080, show_default=True, help="Port used in the printed example requests.")
 def demo(directory: str | None, year: int, size: int, port: int) -> None:
     """Build a demo archive (COGs + STAC items), migrate the database, ingest it, print requests."""
-    from fis.services.ingest import ingest as run_ingest
-    from fis.store.db import upgrade
     from fis.demo.archive import build_demo_archive
+    from fis.services.ingest import ingest as run_ingest
     from fis.services.runtime import Services
+    from fis.store.db import upgrade
 
     settings = load_settings()
     out = Path(directory) if directory else settings.data_dir / "demo"
@@ -35,18 +38,34 @@ def demo(directory: str | None, year: int, size: int, port: int) -> None:
     close_on_exit(svc.close)
     upgrade(svc.db)
     report = run_ingest([str(p) for p in archive.items], svc.sessions)
-    click.echo(f"demo archive in {out}: {len(archive.items)} scenes ({len(report.created)} new, {len(report.updated)} updated, {len(report.failed)} failed)")
+    click.echo(
+        f"demo archive in {out}: {len(archive.items)} scenes ({len(report.created)} new, "
+        f"{len(report.updated)} updated, {len(report.failed)} failed)"
+    )
     name, polygon = next(iter(archive.fields.items()))
-    body = {"geometry": polygon, "time_range": {"from": f"{year}-01-01", "to": f"{year}-12-31"}, "max_cloud_fraction": 0.2}
+    body = {
+        "geometry": polygon,
+        "time_range": {"from": f"{year}-01-01", "to": f"{year}-12-31"},
+        "max_cloud_fraction": 0.2,
+    }
     fields_file = out / "fields.geojson"
-    click.echo("\nStart the service:\n  fis serve --port %d\n" % port)
+    click.echo(f"\nStart the service:\n  fis serve --port {port}\n")
     click.echo(f"Field polygons: {fields_file}  ({', '.join(archive.fields)})\n")
     click.echo(f"Time series of field {name!r}, cloudy dates (cloud_fraction > 0.2) left out:")
-    click.echo(f"  curl -s -X POST http://127.0.0.1:{port}/api/v1/timeseries -H 'Content-Type: application/json' \\\n    -d '{json.dumps(body)}'")
+    click.echo(
+        f"  curl -s -X POST http://127.0.0.1:{port}/api/v1/timeseries -H 'Content-Type: application/json' \\\n"
+        f"    -d '{json.dumps(body)}'"
+    )
     click.echo("\nThe same as CSV:")
-    click.echo(f"  curl -s -X POST 'http://127.0.0.1:{port}/api/v1/timeseries?format=csv' -H 'Content-Type: application/json' \\\n    -d '{json.dumps(body)}'")
+    click.echo(
+        f"  curl -s -X POST 'http://127.0.0.1:{port}/api/v1/timeseries?format=csv' "
+        f"-H 'Content-Type: application/json' \\\n    -d '{json.dumps(body)}'"
+    )
     click.echo("\nOr without the server:")
-    click.echo(f"  fis stats --geometry '{_wkt(polygon)}' --from {year}-01-01 --to {year}-12-31 --max-cloud-fraction 0.2 --format csv")
+    click.echo(
+        f"  fis stats --geometry '{_wkt(polygon)}' --from {year}-01-01 --to {year}-12-31 "
+        "--max-cloud-fraction 0.2 --format csv"
+    )
 
 
 def _wkt(geojson: dict[str, Any]) -> str:

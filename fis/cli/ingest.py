@@ -7,18 +7,29 @@ from typing import Any
 
 import click
 
-from fis.cli.common import load_settings, fail, close_on_exit
+from fis.cli.common import close_on_exit, fail, load_settings
 from fis.errors import FisError
 
 
 @click.command()
 @click.argument("sources", nargs=-1, required=False)
-@click.option("--stac-api", "stac_api", default=None, metavar="URL", help="STAC API landing page to search (with --collection).")
-@click.option("--collection", "collections", multiple=True, metavar="ID", help="Collection to search, e.g. sentinel-2-l1c (repeatable).")
+@click.option(
+    "--stac-api", "stac_api", default=None, metavar="URL", help="STAC API landing page to search (with --collection)."
+)
+@click.option(
+    "--collection", "collections", multiple=True, metavar="ID",
+    help="Collection to search, e.g. sentinel-2-l1c (repeatable).",
+)
 @click.option("--bbox", default=None, metavar="MINLON,MINLAT,MAXLON,MAXLAT", help="Search area (EPSG:4326).")
-@click.option("--datetime", "datetime_", default=None, metavar="INTERVAL", help="Search interval, e.g. 2023-06-01/2023-06-30 or ../2023-06-30.")
+@click.option(
+    "--datetime", "datetime_", default=None, metavar="INTERVAL",
+    help="Search interval, e.g. 2023-06-01/2023-06-30 or ../2023-06-30.",
+)
 @click.option("--max-items", type=int, default=None, help="Stop after this many items.")
-@click.option("--cloud-layers", is_flag=True, help="Also precompute the default cloud layers (like `fis clouds`) for the ingested L1C scenes.")
+@click.option(
+    "--cloud-layers", is_flag=True,
+    help="Also precompute the default cloud layers (like `fis clouds`) for the ingested L1C scenes.",
+)
 def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[str, ...], bbox: str | None,
            datetime_: str | None, max_items: int | None, cloud_layers: bool) -> None:
     """Register scenes from STAC files, SAFE products or a STAC API search.
@@ -35,8 +46,8 @@ def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[st
     """
     from fis.catalog.sources import discover_sources, read_scenes
     from fis.services.ingest import IngestReport, ingest_outcomes
-    from fis.store.db import ensure_migrated
     from fis.services.runtime import Services
+    from fis.store.db import ensure_migrated
 
     if not sources and not stac_api:
         raise click.UsageError("give SOURCES (files, directories, URLs, .SAFE, .zip) or --stac-api URL --collection ID")
@@ -59,7 +70,9 @@ def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[st
         from fis.catalog.stac_api import parse_bbox_option, read_stac_api
 
         try:
-            outcomes = read_stac_api(stac_api, collections, bbox=parse_bbox_option(bbox), datetime=datetime_, max_items=max_items)
+            outcomes = read_stac_api(
+                stac_api, collections, bbox=parse_bbox_option(bbox), datetime=datetime_, max_items=max_items
+            )
             add(ingest_outcomes(outcomes, svc.sessions, progress=lambda name: click.echo(f"  {name}", err=True)))
         except FisError as exc:
             fail(exc)
@@ -81,8 +94,8 @@ def ingest(sources: tuple[str, ...], stac_api: str | None, collections: tuple[st
 
 def _ingest_cloud_layers(svc: Any, scene_ids: list[str]) -> bool:
     """Precompute default cloud layers for freshly ingested scenes; True when any failed."""
-    from fis.engine.cloudlayers import CloudLayerSettings
     from fis.core.request import CloudMaskSettings
+    from fis.engine.cloudlayers import CloudLayerSettings
 
     defaults = CloudMaskSettings()
     settings = CloudLayerSettings.for_mask(svc.engine.model.name, defaults)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import click
 
-from fis.cli.common import load_settings, fail
+from fis.cli.common import fail, load_settings
 from fis.errors import FisError
 
 

@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from fis.errors import InvalidInput
 from fis.core.timerange import TimeRange
+from fis.errors import InvalidInput
 
 __all__ = [
     "AGGREGATION_KEYS",
+    "LAST_INTERVAL",
+    "PICKS",
     "Aggregation",
     "Duration",
     "Interval",
-    "LAST_INTERVAL",
-    "PICKS",
+    "covered_range",
     "intervals",
     "parse_aggregation",
-    "covered_range",
     "parse_duration",
 ]
 

@@ -33,8 +33,8 @@ from fis.errors import InvalidInput
 __all__ = [
     "BUILTIN_INDICES",
     "FUNCTIONS",
-    "IndexDefinition",
     "MAX_EXPRESSION_LENGTH",
+    "IndexDefinition",
     "Node",
     "builtin_index",
     "custom_index",
@@ -87,7 +87,7 @@ class Node:
     value: float = 0.0
     name: str = ""
     op: str = ""
-    args: tuple["Node", ...] = ()
+    args: tuple[Node, ...] = ()
 
     def bands(self) -> frozenset[str]:
         """The band ids the expression reads."""
@@ -278,7 +278,8 @@ class _Parser:
                 return self._call(token)
             band = normalise_band_name(token.text)
             if band is None or token.text.lower() in FUNCTIONS:
-                what = "a function that needs parentheses" if token.text.lower() in FUNCTIONS else "not a band or a function"
+                is_function = token.text.lower() in FUNCTIONS
+                what = "a function that needs parentheses" if is_function else "not a band or a function"
                 raise _error(self.field, f"unknown name {token.text!r} at position {token.position} ({what})")
             return Node("band", name=band)
         if token.kind == "op" and token.text == "(":
@@ -304,7 +305,8 @@ class _Parser:
         if len(args) != arity:
             raise _error(
                 self.field,
-                f"{name}() at position {token.position} takes {arity} argument{'s' if arity > 1 else ''}, got {len(args)}",
+                f"{name}() at position {token.position} takes {arity} argument{'s' if arity > 1 else ''}, "
+                f"got {len(args)}",
             )
         return Node("call", name=name, args=tuple(args))
 
@@ -312,7 +314,10 @@ class _Parser:
 def parse_expression(text: object, *, field: str = "expression") -> Node:
     """Parse band math into a :class:`Node` tree, or raise :class:`InvalidInput` naming the problem."""
     if not isinstance(text, str):
-        raise _error(field, f"must be a string holding band math such as \"(B08 - B11) / (B08 + B11)\", got {type(text).__name__}")
+        raise _error(
+            field,
+            f"must be a string holding band math such as \"(B08 - B11) / (B08 + B11)\", got {type(text).__name__}",
+        )
     if not text.strip():
         raise _error(field, "the expression is empty")
     if len(text) > MAX_EXPRESSION_LENGTH:

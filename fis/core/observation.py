@@ -66,15 +66,17 @@ class Observation:
 
     def is_cloudy(self, *, max_cloud_fraction: float | None, max_cloud_probability: float | None) -> bool:
         """True when a given threshold is exceeded (a missing measure never exceeds it)."""
-        if max_cloud_fraction is not None and self.cloud_fraction is not None and self.cloud_fraction > max_cloud_fraction:
-            return True
         if (
+            max_cloud_fraction is not None
+            and self.cloud_fraction is not None
+            and self.cloud_fraction > max_cloud_fraction
+        ):
+            return True
+        return (
             max_cloud_probability is not None
             and self.cloud_probability is not None
             and self.cloud_probability > max_cloud_probability
-        ):
-            return True
-        return False
+        )
 
     def to_json(self, *, cloudy: bool) -> dict[str, Any]:
         return {
@@ -170,7 +172,9 @@ def csv_columns(parameters: dict[str, Any]) -> tuple[Column, ...]:
             columns.append(Column(f"{name}_hist_underflow", name, "hist_underflow"))
             columns.append(Column(f"{name}_hist_overflow", name, "hist_overflow"))
             for i in range(int(histogram["bins"])):
-                columns.extend(Column(f"{name}_hist_{i}_{key}", name, f"hist_{i}_{key}") for key in ("low", "high", "count"))
+                columns.extend(
+                    Column(f"{name}_hist_{i}_{key}", name, f"hist_{i}_{key}") for key in ("low", "high", "count")
+                )
     if parameters.get("aggregation"):
         columns.extend(Column(f"interval_{key}", "interval", key) for key in ("from", "to", "observations"))
     seen: set[str] = set()
@@ -230,4 +234,4 @@ class SeriesResult:
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

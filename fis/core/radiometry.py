@@ -60,7 +60,7 @@ class Radiometry:
         return {"scale": self.scale, "offset": self.offset, "nodata": self.nodata}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Radiometry":
+    def from_dict(cls, data: dict[str, Any]) -> Radiometry:
         return cls(scale=float(data["scale"]), offset=float(data["offset"]), nodata=data.get("nodata"))
 
 

@@ -24,8 +24,10 @@ class BandAsset:
         return {"href": self.href, "resolution": self.resolution, **self.radiometry.to_dict()}
 
     @classmethod
-    def from_dict(cls, band: str, data: dict[str, Any]) -> "BandAsset":
-        return cls(band=band, href=data["href"], radiometry=Radiometry.from_dict(data), resolution=data.get("resolution"))
+    def from_dict(cls, band: str, data: dict[str, Any]) -> BandAsset:
+        return cls(
+            band=band, href=data["href"], radiometry=Radiometry.from_dict(data), resolution=data.get("resolution")
+        )
 
 
 @dataclass(frozen=True)
@@ -47,4 +49,4 @@ class SceneRecord:
 
     @property
     def date(self) -> dt.date:
-        return self.datetime.astimezone(dt.timezone.utc).date()
+        return self.datetime.astimezone(dt.UTC).date()

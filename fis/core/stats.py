@@ -44,13 +44,14 @@ def summarise(
     if weights is None:
         # the order statistics in one np.percentile call: one partition of the values, not five
         ranked = [name for name in names if name in _PERCENT_OF]
-        out = {name: STATISTICS[name](flat) for name in names if name not in _PERCENT_OF}
+        out: dict[str, float | None] = {name: STATISTICS[name](flat) for name in names if name not in _PERCENT_OF}
         if ranked:
-            out.update(zip(ranked, (float(v) for v in np.percentile(flat, [_PERCENT_OF[n] for n in ranked]))))
+            quantiles = np.percentile(flat, [_PERCENT_OF[n] for n in ranked])
+            out.update(zip(ranked, (float(v) for v in quantiles), strict=True))
         return {name: out[name] for name in names}
     w = np.asarray(weights, dtype=np.float64).ravel()
     mean = float(np.sum(w * flat) / np.sum(w))
-    out: dict[str, float | None] = {}
+    out = {}
     for name in names:
         if name == "mean":
             out[name] = mean
@@ -114,7 +115,9 @@ def percentile_key(q: float) -> str:
     return f"p{text}"
 
 
-def percentiles(values: np.ndarray, qs: tuple[float, ...], weights: np.ndarray | None = None) -> dict[str, float | None]:
+def percentiles(
+    values: np.ndarray, qs: tuple[float, ...], weights: np.ndarray | None = None
+) -> dict[str, float | None]:
     """``{percentile_key(q): value}`` with numpy's linear interpolation (:func:`weighted_quantile`
     with ``weights``); ``None`` when empty."""
     flat = np.asarray(values, dtype=np.float64).ravel()
@@ -170,7 +173,7 @@ class HistogramSpec:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "HistogramSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> HistogramSpec:
         edges = data.get("edges")
         return cls(
             type=data.get("type", "equidistant"),

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
 from fis.errors import InvalidTimeRange
 
 __all__ = ["MAX_DATETIME", "MIN_DATETIME", "TimeRange", "parse_datetime", "parse_interval", "parse_time_range"]
 
-UTC = timezone.utc
+UTC = UTC
 MIN_DATETIME = datetime.min.replace(tzinfo=UTC)
 """Start of an interval that is open at the start (``../2015-09-30``)."""
 MAX_DATETIME = datetime.max.replace(tzinfo=UTC)
@@ -98,7 +98,9 @@ def parse_datetime(value: str, *, field: str, end_of_day: bool = False) -> datet
     try:
         return datetime.combine(day, time(hour, minute, second, micro), tzinfo=tz).astimezone(UTC)
     except OverflowError:
-        raise InvalidTimeRange(f"{field}: {value!r} is outside the supported years 0001-9999 in UTC; {_FORMAT_HINT}", field=field) from None
+        raise InvalidTimeRange(
+            f"{field}: {value!r} is outside the supported years 0001-9999 in UTC; {_FORMAT_HINT}", field=field
+        ) from None
 
 
 def _make_date(m: re.Match[str], value: str, field: str) -> date:
@@ -140,7 +142,8 @@ def parse_time_range(value: Any, *, field: str = "time_range") -> TimeRange:
     unknown = sorted(str(k) for k in value if k not in ("from", "to"))
     if unknown:
         raise InvalidTimeRange(
-            f"{field}: unknown key(s) {', '.join(repr(k) for k in unknown)}; accepted keys are 'from' and 'to', e.g. {example}",
+            f"{field}: unknown key(s) {', '.join(repr(k) for k in unknown)}; "
+            f"accepted keys are 'from' and 'to', e.g. {example}",
             field=f"{field}.{unknown[0]}",
         )
     for key in ("from", "to"):

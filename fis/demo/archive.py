@@ -38,8 +38,8 @@ from shapely import transform as shapely_transform
 from shapely.geometry import mapping
 
 from fis.core.bands import BANDS, NATIVE_RESOLUTION
-from fis.errors import InvalidCRS, InvalidInput
 from fis.demo.synthetic import BandRaster, reflectance_to_dn, write_stac_scene
+from fis.errors import InvalidCRS, InvalidInput
 
 __all__ = ["DEMO_BASELINE", "SPECTRA", "WEATHER_KINDS", "DemoArchive", "build_demo_archive"]
 
@@ -80,7 +80,7 @@ class DemoArchive:
     root: Path
     items: list[Path]
     """STAC Item JSON files, sorted by date then tile (west first)."""
-    fields: dict[str, dict]
+    fields: dict[str, dict[str, Any]]
     """Field name -> GeoJSON Polygon (EPSG:4326, lon/lat)."""
     bbox: tuple[float, float, float, float]
     """(west, south, east, north) of the 10 m demo area in lon/lat."""
@@ -174,17 +174,19 @@ def _upsample_axis0(coarse: np.ndarray, n_out: int, cell: float) -> np.ndarray:
     pos = (np.arange(n_out) + 0.5) / cell
     lo = np.clip(np.floor(pos).astype(int), 0, coarse.shape[0] - 2)
     frac = (pos - lo)[:, None]
-    return coarse[lo] * (1 - frac) + coarse[lo + 1] * frac
+    upsampled: np.ndarray = coarse[lo] * (1 - frac) + coarse[lo + 1] * frac
+    return upsampled
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell_px: float) -> np.ndarray:
     """Smooth random field (bilinear upsampled Gaussian grid), ~zero mean, unit std."""
     h, w = shape
-    ch, cw = int(math.ceil(h / cell_px)) + 2, int(math.ceil(w / cell_px)) + 2
+    ch, cw = math.ceil(h / cell_px) + 2, math.ceil(w / cell_px) + 2
     coarse = rng.standard_normal((ch, cw))
     out = _upsample_axis0(_upsample_axis0(coarse, h, cell_px).T, w, cell_px).T
     std = out.std()
-    return (out - out.mean()) / (std if std > 0 else 1.0)
+    normalised: np.ndarray = (out - out.mean()) / (std if std > 0 else 1.0)
+    return normalised
 
 
 def _blobs(centres: np.ndarray, radii: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -193,7 +195,7 @@ def _blobs(centres: np.ndarray, radii: np.ndarray, shape: tuple[int, int]) -> np
     y = np.arange(h) + 0.5
     x = np.arange(w) + 0.5
     out = np.zeros(shape)
-    for (cy, cx), r in zip(centres, radii):
+    for (cy, cx), r in zip(centres, radii, strict=True):
         out += np.outer(np.exp(-((y - cy) ** 2) / (2 * r * r)), np.exp(-((x - cx) ** 2) / (2 * r * r)))
     return out
 
@@ -203,7 +205,8 @@ def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
     if f == 1:
         return a
     *lead, h, w = a.shape
-    return a.reshape(*lead, h // f, f, w // f, f).mean(axis=(-3, -1))
+    means: np.ndarray = a.reshape(*lead, h // f, f, w // f, f).mean(axis=(-3, -1))
+    return means
 
 
 # --------------------------------------------------------------------------- the scene model
@@ -280,7 +283,7 @@ def _surface(land: _Landscape, doy: float, rng: np.random.Generator) -> np.ndarr
     green = np.clip(green * land.vigour, 0.0, 1.0)
     dry = np.clip(dry, 0.0, 1.0 - green)
     bare = 1.0 - green - dry
-    out = green * spec["vegetation"] + dry * spec["residue"] + bare * spec["soil"] * land.soil_brightness
+    out: np.ndarray = green * spec["vegetation"] + dry * spec["residue"] + bare * spec["soil"] * land.soil_brightness
 
     forest = land.cover == _FOREST
     leaf = 0.93 + 0.10 * _sig((doy - 120) / 20) * (1 - _sig((doy - 290) / 15))  # mixed forest
@@ -369,7 +372,7 @@ def _weather_schedule(rng: np.random.Generator, dates: list[_dt.date]) -> list[s
 
 def _lonlat(geom: Any, crs: str) -> Any:
     to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return shapely_transform(geom, to_ll.transform, interleaved=False)
+    return shapely_transform(geom, to_ll.transform, interleaved=False)  # type: ignore[arg-type]  # stubs: interleaved only
 
 
 def build_demo_archive(
@@ -408,7 +411,7 @@ def build_demo_archive(
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
 
-    canvas = int(math.ceil(size_px / 6)) * 6  # whole 60 m pixels
+    canvas = math.ceil(size_px / 6) * 6  # whole 60 m pixels
     transform = Affine(BASE_RESOLUTION, 0, origin[0], 0, -BASE_RESOLUTION, origin[1])
     land, polygons, kinds = _build_landscape(rng, canvas, size_px, transform, origin)
 
@@ -416,8 +419,8 @@ def build_demo_archive(
     width = (1 + 0.2 * (tiles - 1)) / tiles
     spans: list[tuple[int, int]] = []
     for i in range(tiles):
-        c0 = 6 * int(round(i * (width - 0.2) * size_px / 6)) if i else 0
-        c1 = size_px if i == tiles - 1 else 6 * int(round((i * (width - 0.2) + width) * size_px / 6))
+        c0 = 6 * round(i * (width - 0.2) * size_px / 6) if i else 0
+        c1 = size_px if i == tiles - 1 else 6 * round((i * (width - 0.2) + width) * size_px / 6)
         spans.append((c0, c1))
 
     start = _dt.date(year, 1, 1)
@@ -432,7 +435,7 @@ def build_demo_archive(
         progress(0, total)
 
     items: list[Path] = []
-    for k, (date, kind) in enumerate(zip(dates, weather)):
+    for k, (date, kind) in enumerate(zip(dates, weather, strict=True)):
         doy = date.timetuple().tm_yday
         toa = _surface(land, doy, rng)
         toa, alpha = _add_weather(toa, kind, rng, size_px)
@@ -457,7 +460,7 @@ def build_demo_archive(
                 "fis:demo_weather": kind,
             }
             # tiles of one datatake are sensed a few seconds apart: same date, not the same instant
-            when = _dt.datetime(date.year, date.month, date.day, 10, 5, 21 + 3 * t, tzinfo=_dt.timezone.utc)
+            when = _dt.datetime(date.year, date.month, date.day, 10, 5, 21 + 3 * t, tzinfo=_dt.UTC)
             items.append(write_stac_scene(
                 out_dir, f"S2{letter}_MSIL1C_{date:%Y%m%d}_T{tile}", when, bands, crs=crs,
                 processing_baseline=DEMO_BASELINE, platform=f"sentinel-2{letter.lower()}", mgrs_tile=tile,
@@ -469,7 +472,7 @@ def build_demo_archive(
     area = segmentize(box(origin[0], origin[1] - size_px * BASE_RESOLUTION,
                           origin[0] + size_px * BASE_RESOLUTION, origin[1]), size_px * BASE_RESOLUTION / 8)
     west, south, east, north = _lonlat(area, crs).bounds
-    fields: dict[str, dict] = {}
+    fields: dict[str, dict[str, Any]] = {}
     features = []
     for name, poly in polygons.items():
         inset = poly.buffer(-_FIELD_INSET_M, join_style="mitre")
@@ -488,5 +491,5 @@ def build_demo_archive(
         items=items,
         fields=fields,
         bbox=(west, south, east, north),
-        weather=dict(zip(dates, weather)),
+        weather=dict(zip(dates, weather, strict=True)),
     )

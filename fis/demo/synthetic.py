@@ -32,8 +32,8 @@ from shapely import transform as shapely_transform
 from shapely.geometry import mapping
 
 from fis.core.bands import BANDS, COMMON_NAMES, normalise_band_name
-from fis.errors import InvalidCRS, InvalidInput
 from fis.core.geometry import split_antimeridian
+from fis.errors import InvalidCRS, InvalidInput
 
 __all__ = [
     "COG_MEDIA_TYPE",
@@ -120,9 +120,9 @@ def reflectance_to_dn(reflectance: np.ndarray, *, processing_baseline: str) -> n
     offset = baseline_offset_dn(processing_baseline)
     nan = np.isnan(refl)
     dn = np.rint(np.where(nan, 0.0, refl) * QUANTIFICATION_VALUE) - offset
-    dn = np.clip(dn, 1, 65534).astype(np.uint16)
-    dn[nan] = 0
-    return dn
+    dn_uint16: np.ndarray = np.clip(dn, 1, 65534).astype(np.uint16)
+    dn_uint16[nan] = 0
+    return dn_uint16
 
 
 def _utc_iso(value: _dt.datetime) -> str:
@@ -130,7 +130,7 @@ def _utc_iso(value: _dt.datetime) -> str:
         raise InvalidInput(
             f"datetime must be timezone-aware (UTC), got naive {value.isoformat()!r}", field="datetime"
         )
-    utc = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    utc = value.astimezone(_dt.UTC).replace(tzinfo=None)
     text = utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")
     return text + "Z"
 
@@ -183,7 +183,7 @@ def _footprint_4326(extents: list[tuple[float, float, float, float]], crs: str) 
     span = max(footprint.bounds[2] - footprint.bounds[0], footprint.bounds[3] - footprint.bounds[1])
     footprint = segmentize(footprint, max(span / 16, 1e-9))
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    lonlat = shapely_transform(footprint, to_lonlat.transform, interleaved=False)
+    lonlat = shapely_transform(footprint, to_lonlat.transform, interleaved=False)  # type: ignore[arg-type]  # stubs: interleaved only
     # a tile across the antimeridian: a MultiPolygon cut at +-180, as Earth Search writes it
     return split_antimeridian(lonlat) or lonlat
 
@@ -237,7 +237,7 @@ def write_stac_scene(
         raise InvalidCRS(f"unknown CRS {crs!r}: {exc}", field="crs") from None
     epsg = proj_crs.to_epsg()
 
-    checked = [_check_band(name, raster) + (raster.transform,) for name, raster in bands.items()]
+    checked = [(*_check_band(name, raster), raster.transform) for name, raster in bands.items()]
     seen = [band for band, _, _ in checked]
     if len(set(seen)) != len(seen):
         raise InvalidInput(f"the same band is given twice under different keys: {sorted(bands)}", field="bands")

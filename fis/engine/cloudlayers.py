@@ -2,11 +2,11 @@
 255 no data), at 160 m by default, as Sentinel Hub precomputes them for its archive.
 
 A layer is computed over the scene's extent on a grid of cells at multiples of the layer
-resolution in the scene's CRS (the same cells the on-the-fly path uses) from the mean of the native pixels of the ten model bands, written as COGs under
-``<data_dir>/cloud-layers/<scene id>/`` and then registered on the scene together with the
-settings that made it. Files are written to a temporary name and renamed; the scene row is
-updated only after both files are complete, so a crash never leaves a half-written layer
-registered. Re-running skips scenes whose registered layer matches the settings.
+resolution in the scene's CRS (the same cells the on-the-fly path uses) from the mean of the
+native pixels of the ten model bands, written as COGs under ``<data_dir>/cloud-layers/<scene id>/``
+and then registered on the scene together with the settings that made it. Files are written to a
+temporary name and renamed; the scene row is updated only after both files are complete, so a crash
+never leaves a half-written layer registered. Re-running skips scenes whose registered layer matches the settings.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
 
+from fis.core.radiometry import Radiometry
 from fis.core.scenes import BandAsset, SceneRecord
 from fis.engine.clouds import CloudModel, cloud_mask
-from fis.errors import FisError, InvalidInput
 from fis.engine.grid import Grid, grid_for_bounds
-from fis.core.radiometry import Radiometry
 from fis.engine.raster import DatasetCache, read_band_on_grids
+from fis.errors import FisError, InvalidInput
 
 CLP = "CLP"
 CLM = "CLM"
@@ -57,7 +57,7 @@ class CloudLayerSettings:
         return asdict(self)
 
     @classmethod
-    def for_mask(cls, model: str, mask: Any) -> "CloudLayerSettings":
+    def for_mask(cls, model: str, mask: Any) -> CloudLayerSettings:
         """The layer settings matching a request's :class:`fis.core.request.CloudMaskSettings`."""
         return cls(
             model=model, resolution=mask.resolution, threshold=mask.threshold,
@@ -65,7 +65,7 @@ class CloudLayerSettings:
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CloudLayerSettings":
+    def from_dict(cls, data: dict[str, Any]) -> CloudLayerSettings:
         return cls(
             model=str(data["model"]),
             resolution=float(data["resolution"]),
@@ -75,7 +75,7 @@ class CloudLayerSettings:
             cells=int(data.get("cells", 1)),
         )
 
-    def matches(self, other: "CloudLayerSettings") -> bool:
+    def matches(self, other: CloudLayerSettings) -> bool:
         return (
             self.model == other.model
             and math.isclose(self.resolution, other.resolution, rel_tol=1e-9)
@@ -114,29 +114,42 @@ def compute_probability(scene: SceneRecord, model: CloudModel, grid: Grid, cache
     """s2cloudless probability on ``grid`` (NaN where any model band has no data), strip by strip."""
     missing = [b for b in model.input_bands if b not in scene.assets]
     if missing:
-        raise InvalidInput(f"scene {scene.id} lacks the model band(s) {', '.join(missing)}; no cloud layer can be computed", field="scene")
+        raise InvalidInput(
+            f"scene {scene.id} lacks the model band(s) {', '.join(missing)}; no cloud layer can be computed",
+            field="scene",
+        )
     if scene.product_level != model.manifest.product_level:
         raise InvalidInput(
-            f"scene {scene.id} is {scene.product_level}; {model.name} is trained on {model.manifest.product_level} only",
+            f"scene {scene.id} is {scene.product_level}; "
+            f"{model.name} is trained on {model.manifest.product_level} only",
             field="scene",
         )
     probability = np.full(grid.shape, np.nan, dtype=np.float32)
     for row0 in range(0, grid.height, STRIP_CELLS):
         rows = min(STRIP_CELLS, grid.height - row0)
-        strip = Grid(crs=grid.crs, transform=grid.transform @ Affine.translation(0, row0), width=grid.width, height=rows)
+        strip = Grid(
+            crs=grid.crs, transform=grid.transform @ Affine.translation(0, row0), width=grid.width, height=rows
+        )
         stack = [read_band_on_grids(scene.assets[b], [strip], cache)[0] for b in model.input_bands]
         features = np.stack([a.ravel() for a in stack], axis=1)
         probability[row0 : row0 + rows] = model.predict(features).reshape(strip.shape)
     return probability
 
 
-def write_layers(scene: SceneRecord, model: CloudModel, settings: CloudLayerSettings, out_dir: Path, cache: DatasetCache) -> dict[str, BandAsset]:
+def write_layers(
+    scene: SceneRecord, model: CloudModel, settings: CloudLayerSettings, out_dir: Path, cache: DatasetCache
+) -> dict[str, BandAsset]:
     """Compute and write CLP and CLM COGs for ``scene``; returns their assets (not yet registered)."""
     grid = scene_layer_grid(scene, settings.resolution, cache)
     with rasterio.Env():
         probability = compute_probability(scene, model, grid, cache)
     data = np.isfinite(probability)
-    mask = cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
+    mask = cloud_mask(
+        probability,
+        threshold=settings.threshold,
+        average_over=settings.average_over,
+        dilation_size=settings.dilation_size,
+    )
     clp = np.where(data, np.round(np.nan_to_num(probability) * 255), 0).astype(np.uint8)
     clm = np.where(data, mask.astype(np.uint8), CLM_NODATA).astype(np.uint8)
     folder = out_dir / _safe_name(scene.id)
@@ -148,33 +161,55 @@ def write_layers(scene: SceneRecord, model: CloudModel, settings: CloudLayerSett
     # crash never leaves a final CLP without its CLM (or a half-written file under a final name)
     partials: list[Path] = []
     try:
-        partials.append(_write_cog(clp_path, clp, grid, nodata=None, valid=data, description="s2cloudless cloud probability * 255"))
-        partials.append(_write_cog(clm_path, clm, grid, nodata=CLM_NODATA, valid=None, description="cloud mask: 0 clear, 1 cloud, 255 no data"))
+        partials.append(
+            _write_cog(clp_path, clp, grid, nodata=None, valid=data, description="s2cloudless cloud probability * 255")
+        )
+        partials.append(
+            _write_cog(
+                clm_path, clm, grid, nodata=CLM_NODATA, valid=None,
+                description="cloud mask: 0 clear, 1 cloud, 255 no data",
+            )
+        )
     except BaseException:
         for partial in partials:
             partial.unlink(missing_ok=True)
         raise
-    for partial, final in zip(partials, (clp_path, clm_path)):
+    for partial, final in zip(partials, (clp_path, clm_path), strict=True):
         os.replace(partial, final)
     return {
-        CLP: BandAsset(band=CLP, href=str(clp_path), radiometry=Radiometry(scale=1 / 255, offset=0.0, nodata=None), resolution=settings.resolution),
-        CLM: BandAsset(band=CLM, href=str(clm_path), radiometry=Radiometry(scale=1.0, offset=0.0, nodata=CLM_NODATA), resolution=settings.resolution),
+        CLP: BandAsset(
+            band=CLP,
+            href=str(clp_path),
+            radiometry=Radiometry(scale=1 / 255, offset=0.0, nodata=None),
+            resolution=settings.resolution,
+        ),
+        CLM: BandAsset(
+            band=CLM,
+            href=str(clm_path),
+            radiometry=Radiometry(scale=1.0, offset=0.0, nodata=CLM_NODATA),
+            resolution=settings.resolution,
+        ),
     }
 
 
 def layer_properties(settings: CloudLayerSettings) -> dict[str, Any]:
-    return {"settings": settings.to_dict(), "created": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")}
+    return {"settings": settings.to_dict(), "created": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")}
 
 
 def _settings_tag(settings: CloudLayerSettings) -> str:
-    return f"{settings.model}_r{settings.resolution:g}_t{settings.threshold:g}_a{settings.average_over}_d{settings.dilation_size}"
+    return (
+        f"{settings.model}_r{settings.resolution:g}_t{settings.threshold:g}"
+        f"_a{settings.average_over}_d{settings.dilation_size}"
+    )
 
 
 def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def _write_cog(path: Path, array: np.ndarray, grid: Grid, *, nodata: int | None, valid: np.ndarray | None, description: str) -> Path:
+def _write_cog(
+    path: Path, array: np.ndarray, grid: Grid, *, nodata: int | None, valid: np.ndarray | None, description: str
+) -> Path:
     """Write a single-band uint8 COG to ``<path>.partial`` and return that path (the caller renames)."""
     tmp = path.with_name(path.name + ".partial")
     profile: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """The cloud classifier: manifest, verified weights, probabilities and the per-pixel mask.
 
-The model is described by a JSON manifest in the project's ``models/`` folder (name, input
-bands and order, scaling, default threshold, where the weights come from and their sha256).
+The model is described by a JSON manifest in the project's ``models/`` folder, shipped in the package (name,
+input bands and order, scaling, default threshold, where the weights come from and their sha256).
 Loading checks the hash; nothing is downloaded.
 """
 
@@ -13,6 +13,7 @@ import json
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ from scipy import ndimage
 
 from fis.errors import ModelError
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: The classifier manifests (the repository's ``models/``, shipped as ``fis._resources.models``).
+MODELS_DIR = Path(str(files("fis._resources.models")))
 
 
 @dataclass(frozen=True)
@@ -38,13 +40,15 @@ class ModelManifest:
     sha256: str
 
     @classmethod
-    def load(cls, name_or_path: str) -> "ModelManifest":
+    def load(cls, name_or_path: str) -> ModelManifest:
         """Load ``models/<name>.json`` (or an explicit path to a manifest)."""
         path = Path(name_or_path)
         if path.suffix != ".json":
             path = MODELS_DIR / f"{name_or_path}.json"
         if not path.is_file():
-            raise ModelError(f"cloud model manifest {str(path)!r} not found; set FIS_CLOUD_MODEL to a manifest name in {MODELS_DIR}")
+            raise ModelError(
+                f"cloud model manifest {str(path)!r} not found; set FIS_CLOUD_MODEL to a manifest name in {MODELS_DIR}"
+            )
         data = json.loads(path.read_text())
         weights = data["weights"]
         return cls(
@@ -63,8 +67,11 @@ class ModelManifest:
         """Absolute path of the weights inside the installed package (no import of the package)."""
         spec = importlib.util.find_spec(self.weights_package)
         if spec is None or not spec.submodule_search_locations:
-            raise ModelError(f"package {self.weights_package!r} holding the weights of {self.name!r} is not installed; pip install {self.weights_package}")
-        return Path(list(spec.submodule_search_locations)[0]) / self.weights_path
+            raise ModelError(
+                f"package {self.weights_package!r} holding the weights of {self.name!r} is not installed; "
+                f"pip install {self.weights_package}"
+            )
+        return Path(next(iter(spec.submodule_search_locations))) / self.weights_path
 
 
 class CloudModel:
@@ -116,7 +123,8 @@ def load_model(name_or_path: str) -> CloudModel:
 def disk(radius: int) -> np.ndarray:
     """A boolean disk of the given radius in pixels (as ``cv2`` / s2cloudless build it)."""
     y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
-    return (x * x + y * y) <= radius * radius
+    inside: np.ndarray = (x * x + y * y) <= radius * radius
+    return inside
 
 
 def cloud_mask(

@@ -54,7 +54,7 @@ class Grid:
         left, top = self.transform.c, self.transform.f
         return left, top + self.transform.e * self.height, left + self.transform.a * self.width, top
 
-    def window(self, rows: slice, cols: slice) -> "Grid":
+    def window(self, rows: slice, cols: slice) -> Grid:
         """The part of this grid covering ``rows`` x ``cols`` (same cells, same CRS)."""
         r0, r1, _ = rows.indices(self.height)
         c0, c1, _ = cols.indices(self.width)
@@ -92,8 +92,8 @@ def grid_for_bounds(
     right = ax + math.ceil(round((bounds[2] - ax) / res_x, 9)) * res_x + margin * res_x
     top = ay + math.ceil(round((bounds[3] - ay) / res_y, 9)) * res_y + margin * res_y
     bottom = ay + math.floor(round((bounds[1] - ay) / res_y, 9)) * res_y - margin * res_y
-    width = max(1, int(round((right - left) / res_x)))
-    height = max(1, int(round((top - bottom) / res_y)))
+    width = max(1, round((right - left) / res_x))
+    height = max(1, round((top - bottom) / res_y))
     return Grid(crs=crs, transform=Affine(res_x, 0.0, left, 0.0, -res_y, top), width=width, height=height)
 
 
@@ -104,7 +104,7 @@ def polygon_mask(grid: Grid, geometry: BaseGeometry, *, all_touched: bool = Fals
     covers no pixel centre still gets the pixel containing its centroid (or, when the centroid
     lies outside the polygon, e.g. a thin L or ring, a point on the polygon).
     """
-    mask = rasterio.features.geometry_mask(
+    mask: np.ndarray = rasterio.features.geometry_mask(
         [geometry], out_shape=grid.shape, transform=grid.transform, all_touched=all_touched, invert=True
     )
     if not mask.any() and not geometry.is_empty:
@@ -112,7 +112,7 @@ def polygon_mask(grid: Grid, geometry: BaseGeometry, *, all_touched: bool = Fals
         if not geometry.intersects(point):
             point = geometry.representative_point()
         col, row = ~grid.transform @ (point.x, point.y)
-        row_i, col_i = int(math.floor(row)), int(math.floor(col))
+        row_i, col_i = math.floor(row), math.floor(col)
         if 0 <= row_i < grid.height and 0 <= col_i < grid.width:
             mask[row_i, col_i] = True
     return mask
@@ -170,7 +170,7 @@ def pixel_weights(
 def cell_lookup(fine: Grid, coarse: Grid, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each True pixel of ``mask`` on ``fine``, the (row, col) of the ``coarse`` cell holding its centre."""
     rows, cols = np.nonzero(mask)
-    xs, ys = fine.transform @ (cols + 0.5, rows + 0.5)
+    xs, ys = fine.transform @ (cols + 0.5, rows + 0.5)  # type: ignore[operator]  # affine types scalars; arrays work
     ccols, crows = ~coarse.transform @ (np.asarray(xs), np.asarray(ys))
     crow = np.clip(np.floor(crows).astype(np.int64), 0, coarse.height - 1)
     ccol = np.clip(np.floor(ccols).astype(np.int64), 0, coarse.width - 1)

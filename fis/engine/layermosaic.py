@@ -49,7 +49,8 @@ def exact_cells(owner: np.ndarray, radius: int) -> np.ndarray:
     lowest_source = np.where(owner == NO_OWNER, np.iinfo(np.int32).max, owner)
     lowest = ndimage.minimum_filter(lowest_source, size=size, mode="constant", cval=np.iinfo(np.int32).max)
     alone = (highest == owner) & (lowest == owner)
-    return alone | (owner == NO_OWNER)
+    kept: np.ndarray = alone | (owner == NO_OWNER)
+    return kept
 
 
 def bounding_window(cells: np.ndarray, margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:

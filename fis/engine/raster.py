@@ -4,28 +4,26 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import lru_cache
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import rasterio
 import rasterio.crs
+from affine import Affine
 from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.warp import reproject
 from rasterio.windows import Window
-from affine import Affine
 
-from fis.core.scenes import BandAsset
-from fis.errors import RasterReadError
-from fis.engine.grid import Grid
 from fis.core.radiometry import Radiometry
-
+from fis.core.scenes import BandAsset
+from fis.engine.grid import Grid
+from fis.errors import RasterReadError
 
 #: Handles that served a window larger than this (native pixels) are closed after use.
 KEEP_OPEN_MAX_WINDOW = 256 * 1024
@@ -120,7 +118,8 @@ def _same_crs(dataset_wkt: str, grid_wkt: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def _wkt_of(crs: rasterio.crs.CRS) -> str:
-    return crs.to_wkt()
+    wkt: str = crs.to_wkt()
+    return wkt
 
 
 def _axis_aligned(dataset: rasterio.io.DatasetReader, grid: Grid) -> bool:
@@ -136,13 +135,17 @@ def _fill_value(asset: BandAsset, dataset: rasterio.io.DatasetReader) -> float:
     return nodata if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)) else 0
 
 
-def read_native_window(asset: BandAsset, bounds: tuple[float, float, float, float], cache: DatasetCache) -> NativeWindow:
+def read_native_window(
+    asset: BandAsset, bounds: tuple[float, float, float, float], cache: DatasetCache
+) -> NativeWindow:
     """Reflectance of the smallest window of native pixels covering ``bounds`` (NaN outside the file)."""
     with cache.dataset(asset.href) as dataset:
         return _read_native_window(asset, dataset, bounds)
 
 
-def _read_native_window(asset: BandAsset, dataset: rasterio.io.DatasetReader, bounds: tuple[float, float, float, float]) -> NativeWindow:
+def _read_native_window(
+    asset: BandAsset, dataset: rasterio.io.DatasetReader, bounds: tuple[float, float, float, float]
+) -> NativeWindow:
     src = dataset.transform
     left, bottom, right, top = bounds
     col0 = math.floor((left - src.c) / src.a + 1e-9)
@@ -187,9 +190,11 @@ def sample_nearest(native: NativeWindow, grid: Grid) -> np.ndarray:
     height, width = native.values.shape
     if inside:
         if _is_run(rows) and _is_run(cols):  # same pixel grid: a window, no gather
-            return native.values[rows[0] : rows[0] + rows.size, cols[0] : cols[0] + cols.size]
-        return native.values[rows][:, cols]
-    out = native.values[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
+            window: np.ndarray = native.values[rows[0] : rows[0] + rows.size, cols[0] : cols[0] + cols.size]
+            return window
+        gathered: np.ndarray = native.values[rows][:, cols]
+        return gathered
+    out: np.ndarray = native.values[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
     out[~((rows >= 0) & (rows < height)), :] = np.nan
     out[:, ~((cols >= 0) & (cols < width))] = np.nan
     return out
@@ -210,7 +215,7 @@ def _block_offsets(native: NativeWindow, grid: Grid) -> tuple[int, int, int] | N
     row0 = (g.f - t.f) / t.e
     if abs(col0 - round(col0)) > 1e-6 or abs(row0 - round(row0)) > 1e-6:
         return None
-    return int(round(factor)), int(round(row0)), int(round(col0))
+    return round(factor), round(row0), round(col0)
 
 
 def block_mean(native: NativeWindow, grid: Grid, radiometry: Radiometry | None = None) -> np.ndarray:
@@ -237,7 +242,8 @@ def _exact_means(sums: np.ndarray, counts: np.ndarray, values: np.ndarray, radio
     if divisor is None or not counts.size:
         return None
     flat = values.ravel()
-    largest = max(float(np.fmax.reduce(flat)), -float(np.fmin.reduce(flat))) * divisor if flat.size else 0.0  # NaN-blind
+    # the largest magnitude, NaN-blind
+    largest = max(float(np.fmax.reduce(flat)), -float(np.fmin.reduce(flat))) * divisor if flat.size else 0.0
     if not np.isfinite(largest):  # every value NaN: no sums to recover
         return None
     # each float32 reflectance is within 2**-24 (relative) of DN / divisor: the sum of n of them
@@ -293,7 +299,9 @@ def _common_subpixel(native: NativeWindow, grid: Grid) -> tuple[int, float] | No
     return None
 
 
-def _block_sums_aligned(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> tuple[np.ndarray, np.ndarray]:
+def _block_sums_aligned(
+    values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Block sums and counts when each cell is exactly ``factor`` x ``factor`` native pixels (a reshape)."""
     need_h, need_w = grid.height * factor, grid.width * factor
     if row0 >= 0 and col0 >= 0 and values.shape[0] - row0 >= need_h and values.shape[1] - col0 >= need_w:
@@ -339,7 +347,12 @@ def read_band_on_grids(asset: BandAsset, grids: Sequence[Grid], cache: DatasetCa
                 cache.release_after_use(dataset)
             return [_resample(native, g, asset.radiometry) for g in grids]
         return [
-            _warp(asset, dataset, g, Resampling.nearest if g.resolution[0] <= abs(dataset.transform.a) else Resampling.average)
+            _warp(
+                asset,
+                dataset,
+                g,
+                Resampling.nearest if g.resolution[0] <= abs(dataset.transform.a) else Resampling.average,
+            )
             for g in grids
         ]
 

@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 
 from fis.core.bands import BANDS
-from fis.core.expressions import IndexDefinition
 from fis.core.observation import PixelCounts
 from fis.core.options import StatisticsOptions
-from fis.core.stats import HistogramSpec, histogram, mean_or_none, ndvi, percentiles, summarise
+from fis.core.stats import histogram, mean_or_none, ndvi, percentiles, summarise
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,8 @@ def reduce_date(
     percentiles and histograms (:class:`StatisticsOptions`; ``None`` = the defaults).
     """
     options = options or StatisticsOptions()
-    return reduce_sample(date_sample(pixels, model_bands=model_bands, model_level=model_level, options=options), options)
+    sample = date_sample(pixels, model_bands=model_bands, model_level=model_level, options=options)
+    return reduce_sample(sample, options)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class Sample:
     band_values: dict[str, np.ndarray]
     variables: dict[str, np.ndarray | None]
     model_sum: np.ndarray | None
-    model_count: int
+    #: valid pixels (or their weight) summed into ``model_sum``
+    model_count: float
     cloud_source: str | None
     warnings: tuple[str, ...] = ()
     #: weights of the selected pixels (aligned with ``band_values``); None = unweighted
@@ -150,9 +151,14 @@ def date_sample(
     elif n_valid and all(b in pixels.values for b in model_bands):
         all_valid = n_valid == total  # then no band needs masking (a copy per band)
         if weights is None:
-            model_sum = np.array([np.sum(pixels.values[b] if all_valid else pixels.values[b][valid], dtype=np.float64) for b in model_bands])
+            model_sum = np.array([
+                np.sum(pixels.values[b] if all_valid else pixels.values[b][valid], dtype=np.float64)
+                for b in model_bands
+            ])
         else:
-            model_sum = np.array([np.sum(weights[valid] * pixels.values[b][valid], dtype=np.float64) for b in model_bands])
+            model_sum = np.array(
+                [np.sum(weights[valid] * pixels.values[b][valid], dtype=np.float64) for b in model_bands]
+            )
         vector = model_sum / model_count
         if float(np.max(vector)) > DN_LIKE_REFLECTANCE:
             warnings.append(
@@ -189,7 +195,9 @@ def date_sample(
         shadow=shadow,
         clear=clear,
         masked_valid=n_valid if cloud_mask is not None else 0,
-        band_values={band: _selected(pixels.values[band], selected, everything) for band in BANDS if band in pixels.values},
+        band_values={
+            band: _selected(pixels.values[band], selected, everything) for band in BANDS if band in pixels.values
+        },
         variables=variables,
         model_sum=model_sum,
         model_count=model_count if model_sum is not None else 0,
@@ -197,13 +205,18 @@ def date_sample(
         warnings=tuple(warnings),
         band_weights=weights[selected] if weighted else None,  # type: ignore[index]
         variable_weights=variable_weights,
-        cloudy_weight=(float(weights[cloud_mask & valid].sum()) if cloud_mask is not None else 0.0) if weighted else None,  # type: ignore[index]
+        cloudy_weight=(
+            (float(weights[cloud_mask & valid].sum()) if cloud_mask is not None else 0.0)  # type: ignore[index]
+            if weighted
+            else None
+        ),
         masked_valid_weight=(float(weights[valid].sum()) if cloud_mask is not None else 0.0) if weighted else None,  # type: ignore[index]
     )
 
 
 def _finite_values(values: np.ndarray) -> np.ndarray:
-    return values[np.isfinite(values)]
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
 
 
 def _finite(stats: dict[str, float | None]) -> dict[str, float | None]:
@@ -227,8 +240,12 @@ def _reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
         for name, values in variables.items()
     }
     vector = sample.model_sum / sample.model_count if sample.model_sum is not None and sample.model_count else None
-    if sample.masked_valid_weight is not None:
-        fraction = sample.cloudy_weight / sample.masked_valid_weight if sample.masked_valid and sample.masked_valid_weight else None
+    if sample.masked_valid_weight is not None and sample.cloudy_weight is not None:
+        fraction = (
+            sample.cloudy_weight / sample.masked_valid_weight
+            if sample.masked_valid and sample.masked_valid_weight
+            else None
+        )
     else:
         fraction = sample.cloudy / sample.masked_valid if sample.masked_valid else None
     return DateReduction(
@@ -255,7 +272,10 @@ def _reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
             if options.percentiles else None
         ),
         histograms=(
-            {name: histogram(v, options.histogram, weights[name]) if v is not None else None for name, v in variables.items()}
+            {
+                name: histogram(v, options.histogram, weights[name]) if v is not None else None
+                for name, v in variables.items()
+            }
             if options.histogram is not None else None
         ),
     )
@@ -287,7 +307,8 @@ def pool(samples: list[Sample]) -> Sample:
         s.band_weights is not None for s in samples
     )
     weighted_counts = any(s.masked_valid_weight is not None for s in samples)
-    band_weights = variable_weights = None
+    band_weights: np.ndarray | None = None
+    variable_weights: dict[str, np.ndarray | None] | None = None
     if weighted:
         band_weights = np.concatenate([s.band_weights for s in samples if s.band_weights is not None])
         variable_weights = {}
@@ -383,7 +404,8 @@ class ClearComposite:
             if name not in self._sums:
                 return None
             seen = self._counts[name] > 0
-            return self._sums[name][seen] / self._counts[name][seen]
+            mean: np.ndarray = self._sums[name][seen] / self._counts[name][seen]
+            return mean
 
         bands = {b: v for b in BANDS if (v := mean_of(f"band:{b}")) is not None}
         variables = {name: mean_of(name) for name in self.options.variables}
@@ -392,7 +414,9 @@ class ClearComposite:
         if w is not None:
             seen_bands = [self._counts[f"band:{b}"] > 0 for b in BANDS if f"band:{b}" in self._counts]
             band_weights = w[seen_bands[0]] if seen_bands else np.empty(0)
-            variable_weights = {name: w[self._counts[name] > 0] if name in self._counts else None for name in self.options.variables}
+            variable_weights = {
+                name: w[self._counts[name] > 0] if name in self._counts else None for name in self.options.variables
+            }
         return Sample(
             total=counted.total, valid=counted.valid, cloudy=counted.cloudy, shadow=counted.shadow,
             clear=counted.clear if self.options.mask_clouds else None, masked_valid=counted.masked_valid,

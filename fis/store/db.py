@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fis.errors import InvalidInput, StorageError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+#: The Alembic scripts (the repository's ``migrations/``, shipped as ``fis._resources.migrations``).
+MIGRATIONS_DIR = Path(str(files("fis._resources.migrations")))
 
 
 def make_engine(url: str) -> Engine:

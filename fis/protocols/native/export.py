@@ -39,7 +39,7 @@ def csv_lines(
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\r\n", restval="", extrasaction="ignore")
     writer.writeheader()
     yield _drain(buffer)
-    for observation, is_cloudy in zip(observations, cloudy):
+    for observation, is_cloudy in zip(observations, cloudy, strict=True):
         writer.writerow({key: _cell(value) for key, value in observation.csv_row(cloudy=is_cloudy).items()})
         yield _drain(buffer)
 
@@ -58,7 +58,7 @@ def long_csv_lines(
     writer.writerow(LONG_CSV_COLUMNS)
     yield _drain(buffer)
     measured = [c for c in columns if c.name not in _KEY_COLUMNS]
-    for observation, is_cloudy in zip(observations, cloudy):
+    for observation, is_cloudy in zip(observations, cloudy, strict=True):
         row = observation.csv_row(cloudy=is_cloudy)
         key = (row["date"], row["datetime"], row["cloudy"])
         for column in measured:

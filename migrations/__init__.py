@@ -1,0 +1,1 @@
+"""Alembic migrations; installed as ``fis._resources.migrations`` (see pyproject.toml)."""

@@ -1,0 +1,1 @@
+"""Classifier manifests; installed as ``fis._resources.models`` (see pyproject.toml)."""
