@@ -8,7 +8,6 @@ used, so a default request's record is what it always was. The service adds ``gr
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,8 +27,9 @@ CLOUD_MASK_KEYS: dict[str, str] = {
     "cloud_mask_average_over": "average_over",
     "cloud_mask_dilation": "dilation_size",
 }
-#: stored keys that are no request options
-SERVICE_KEYS: tuple[str, ...] = ("grid", "model", "properties")
+#: stored keys that are no request options (``name``/``properties`` have columns of their own; records
+#: written before that may hold them)
+SERVICE_KEYS: tuple[str, ...] = ("grid", "model", "name", "properties")
 
 
 def stored_body(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -61,8 +61,6 @@ def request_from_stored(
     body = {**stored_body(parameters), "geometry": aoi, "time_range": time_range}
     body.pop("crs", None)
     try:
-        request = TimeseriesBody.model_validate(body).request
+        return TimeseriesBody.model_validate(body).request
     except ValidationError as exc:
         raise translate(exc, TimeseriesBody, what="stored parameters") from None
-    properties = parameters.get("properties")
-    return dataclasses.replace(request, properties=properties if isinstance(properties, dict) else None)

@@ -110,8 +110,4 @@ class TimeseriesRequest:
             out["pixel_rule"] = self.pixel_rule
         if self.min_coverage:
             out["min_coverage"] = self.min_coverage
-        if self.name is not None:
-            out["name"] = self.name
-        if self.properties is not None:
-            out["properties"] = self.properties
         return out
