@@ -30,12 +30,12 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, box
 
 from fis.core.bands import BANDS
-from fis.protocols.sentinelhub_fis import (
-    channel_statistics,
+from fis.protocols.sentinelhub_fis.histograms import (
     equal_frequency_histogram,
     equidistant_histogram,
     streaming_histogram,
 )
+from fis.protocols.sentinelhub_fis.response import channel_statistics
 from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 from conftest import SHARED_DATA
 from fis_archive import (  # noqa: F401 - fixtures
