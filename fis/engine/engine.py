@@ -52,12 +52,13 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class DateItem:
-    """One acquisition date of a request: its scenes and either its pixels or why it failed."""
+    """One acquisition date of a request: its scenes and either its pixels (reduced, when the stream
+    was given a reducer) or why it failed."""
 
     date: dt.date
     datetime: dt.datetime
     scenes: tuple[str, ...]
-    outcome: DatePixels | ObservationError
+    outcome: DatePixels | DateReduction | ObservationError
     layout: RequestLayout
 
 
@@ -176,10 +177,11 @@ class Engine:
                 errors.append(item.outcome)
                 continue
             if per_interval is None:
-                reduction: DateReduction = item.outcome  # type: ignore[assignment]
-                rows.append(ReducedDate(item.date, item.datetime, item.scenes, reduction))
-                notes = reduction.warnings
+                assert isinstance(item.outcome, DateReduction)  # reduced on the read thread
+                rows.append(ReducedDate(item.date, item.datetime, item.scenes, item.outcome))
+                notes = item.outcome.warnings
             else:
+                assert isinstance(item.outcome, DatePixels)
                 notes = per_interval.add(item.date, item.datetime, item.scenes, item.outcome)
             warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
         if per_interval is not None:
