@@ -183,7 +183,7 @@ def prepare_cloud_layers(ctx: "Context", scenes: list[Any], model: Any, *, log: 
         import dataclasses
         import inspect
 
-        from fis import cloudlayers as cl
+        from fis.engine import cloudlayers as cl
         from fis.engine.raster import DatasetCache
         from fis.engine.engine import Engine
 

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner, Result
+from shapely.geometry import shape
 
 from fis.core.bands import BANDS
 from fis.cli import main
@@ -484,6 +485,31 @@ def test_missing_layer_file_fails_only_its_date(layered: Any) -> None:
     ).get_json()
     assert data["status"] in ("PARTIAL", "FAILED") and data["observations"] == []
     assert "CLM" in data["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("options", [{}, {"aggregation": {"interval": "P1D"}}], ids=["per-date", "aggregated"])
+def test_a_series_reads_the_clm_layer_only(layered: Any, options: dict[str, Any]) -> None:
+    """The series' per-pixel numbers need the mask, not the probability: with the CLP file gone
+    a series (per date or aggregated) is computed from the CLM alone, while FIS' CLP layer fails."""
+    svc = layered.extensions["fis"]
+    from fis.store.queries import get_scene
+
+    client = layered.test_client()
+    before = post(client, grad_polygon(), time_range={"from": GRAD_DATE, "to": GRAD_DATE}, **options)
+    assert client.delete(f"/api/v1/timeseries/{before['id']}").status_code == 204  # nothing stored to reuse
+    with svc.sessions() as session:
+        record = get_scene(session, GRAD)
+    Path(record.assets[CLP].href).unlink()
+    after = post(client, grad_polygon(), time_range={"from": GRAD_DATE, "to": GRAD_DATE}, **options)
+    assert after["errors"] == [] and len(after["observations"]) == 1
+    assert after["observations"][0]["cloud_source"] == "precomputed"
+    assert after["observations"] == before["observations"]
+    fis = client.get("/ogc/fis", query_string={
+        "LAYER": "CLP", "CRS": "EPSG:32633", "TIME": f"{GRAD_DATE}/{GRAD_DATE}", "RESOLUTION": "10m",
+        "GEOMETRY": shape(grad_polygon()).wkt,
+    })
+    assert fis.status_code == 200 and fis.get_json() == {"C0": [], "C1": []}
+    assert "CLP" in fis.headers["X-Fis-Omitted-Dates"]
 
 
 # --------------------------------------------------------------------------- the API

@@ -19,7 +19,7 @@ from fis.core.scenes import BandAsset
 from fis.engine.grid import Grid
 from fis.core.radiometry import Radiometry
 from fis.engine.raster import DatasetCache, read_band_on_grids
-from fis.engine.engine import _mosaic
+from fis.engine.dates import mosaic
 
 X0, Y0 = 500_000.0, 5_100_000.0  # multiples of 160 m, like the cloud grid's cells
 
@@ -38,7 +38,7 @@ def _cells(width: int, height: int) -> Grid:
 
 
 class _Scene:
-    """The one attribute :func:`fis.engine.engine._mosaic` reads."""
+    """The one attribute :func:`fis.engine.dates.mosaic` reads."""
 
     def __init__(self, asset: BandAsset):
         self.assets = {"B02": asset}
@@ -60,7 +60,7 @@ def test_in_a_mosaic_the_first_tile_covering_part_of_a_cell_gives_it(tmp_path: P
     first = _write(tmp_path / "first.tif", np.full((48, 36), 100, dtype=np.uint16))  # 360 m: 40 m of the third cell
     second = _write(tmp_path / "second.tif", np.full((48, 64), 200, dtype=np.uint16))
     cache = DatasetCache(8)
-    (cells,) = _mosaic([_Scene(first), _Scene(second)], "B02", [_cells(4, 3)], cache)  # type: ignore[list-item]
+    (cells,) = mosaic([_Scene(first), _Scene(second)], "B02", [_cells(4, 3)], cache)  # type: ignore[list-item]
     cache.close()
     np.testing.assert_array_equal(cells, [[100, 100, 100, 200]] * 3)
 

@@ -1,5 +1,5 @@
 """Statistics options on hand-checkable rasters: clear-pixel statistics, indices, percentiles,
-histograms and temporal aggregation, through :func:`fis.engine.compute.compute_series` on real COGs.
+histograms and temporal aggregation, through :meth:`fis.engine.engine.Engine.compute` on real COGs.
 
 The standard scene (tests/handrasters.py) has ``B04 = 100 + v`` and ``B08 = 1000 + v`` DN with
 ``v = row*10 + col``; the index ``(B08 + B04) * 10000`` is then ``1100 + 2v`` per pixel. The split
@@ -17,7 +17,6 @@ import pytest
 
 from fis.core.bands import BANDS
 from fis.engine.clouds import load_model
-from fis.engine.compute import compute_series
 from fis.core.observation import PixelCounts
 from fis.engine.engine import Engine
 from handrasters import (
@@ -62,7 +61,7 @@ def test_custom_index_statistics_percentiles_and_histogram_exact(tmp_path: Path,
         indices={"dnsum": "(B08 + B04) * 10000", "ndmi": None},
         statistics={"percentiles": [0.05, 0.5, 0.95], "histogram": {"bins": 2, "low": 1125, "high": 1165}},
     )
-    obs = only(compute_series(engine, request, [scene]))
+    obs = only(engine.compute(request, [scene]))
     # 1100 + 2v over v = 12 13 14 22 23 24 32 33 34: 1124 1126 1128 1144 1146 1148 1164 1166 1168
     dnsum = obs.indices["dnsum"]
     std_v = np.sqrt((121 + 100 + 81 + 1 + 0 + 1 + 81 + 100 + 121) / 9)
@@ -88,7 +87,7 @@ def test_custom_index_statistics_percentiles_and_histogram_exact(tmp_path: Path,
 def test_builtin_indices_on_a_homogeneous_field(tmp_path: Path, engine: Engine) -> None:
     scene = write_scene(tmp_path, "S1", uniform_scene_bands(CLEAR))
     request = make_request(WHOLE, indices=["ndwi", "ndmi", "nbr", "evi", "savi"])
-    obs = only(compute_series(engine, request, [scene]))
+    obs = only(engine.compute(request, [scene]))
     b = CLEAR
     expected = {
         "ndwi": (b["B03"] - b["B08"]) / (b["B03"] + b["B08"]),
@@ -109,7 +108,7 @@ def test_index_undefined_pixels_are_left_out_of_that_index_only(tmp_path: Path, 
     # sqrt(B04 * 10000 - 122.5) = sqrt(v - 22.5): undefined (NaN) for v = 12, 13, 14, 22
     scene = write_scene(tmp_path, "S1")
     request = make_request(RECT, indices={"root": "sqrt(B04 * 10000 - 122.5)"})
-    obs = only(compute_series(engine, request, [scene]))
+    obs = only(engine.compute(request, [scene]))
     assert obs.pixels.valid == 9 and obs.ndvi["mean"] is not None  # NDVI keeps all nine pixels
     values = [np.sqrt(v - 22.5) for v in (23, 24, 32, 33, 34)]
     assert obs.indices["root"]["mean"] == pytest.approx(np.mean(values), abs=1e-3)
@@ -122,8 +121,8 @@ def test_index_undefined_pixels_are_left_out_of_that_index_only(tmp_path: Path, 
 def test_mask_clouds_computes_every_statistic_over_the_clear_pixels(tmp_path: Path, engine: Engine) -> None:
     scene = write_scene(tmp_path, "S1", split_scene_bands(CLOUDY, CLEAR, split_col=5))
     options = {"indices": ["ndmi"], "statistics": {"percentiles": [0.5], "histogram": {"edges": [0, 0.5, 1]}}}
-    everything = only(compute_series(engine, make_request(WHOLE, **MASK_AT_10M, **options), [scene]))
-    clear = only(compute_series(engine, make_request(WHOLE, **MASK_AT_10M, **options, mask_clouds=True), [scene]))
+    everything = only(engine.compute(make_request(WHOLE, **MASK_AT_10M, **options), [scene]))
+    clear = only(engine.compute(make_request(WHOLE, **MASK_AT_10M, **options, mask_clouds=True), [scene]))
     # counts: 50 of the 100 valid pixels are cloudy; the other 50 are what the statistics use
     assert everything.pixels == PixelCounts(total=100, valid=100, cloudy=50, nodata=0)
     assert clear.pixels == PixelCounts(total=100, valid=100, cloudy=50, nodata=0, clear=50)
@@ -147,7 +146,7 @@ def test_mask_clouds_computes_every_statistic_over_the_clear_pixels(tmp_path: Pa
 
 def test_mask_clouds_without_a_cloud_mask_has_no_clear_pixel(tmp_path: Path, engine: Engine) -> None:
     scene = write_scene(tmp_path, "S1")  # B04 and B08 only: the cloud model cannot run
-    obs = only(compute_series(engine, make_request(RECT, mask_clouds=True), [scene]))
+    obs = only(engine.compute(make_request(RECT, mask_clouds=True), [scene]))
     assert obs.pixels == PixelCounts(total=9, valid=9, cloudy=0, nodata=0, clear=0)
     assert obs.cloud_fraction is None
     assert all(v is None for v in obs.ndvi.values()) and all(v is None for v in obs.bands.values())
@@ -168,7 +167,7 @@ def three_dates(tmp_path: Path):
 def aggregate(engine: Engine, scenes, *, to: str = "2020-06-20", **aggregation):
     request = make_request(WHOLE, **MASK_AT_10M, time_range={"from": "2020-06-01", "to": to},
                            aggregation={"interval": "P10D", **aggregation})
-    result = compute_series(engine, request, scenes)
+    result = engine.compute(request, scenes)
     assert result.errors == ()
     return result.observations
 
@@ -221,7 +220,7 @@ def test_aggregation_clear_mean_composites_the_clear_pixels(three_dates, engine:
 def test_aggregation_with_mask_clouds_pools_only_clear_pixels(three_dates, engine: Engine) -> None:
     request = make_request(WHOLE, **MASK_AT_10M, mask_clouds=True, time_range={"from": "2020-06-01", "to": "2020-06-10"},
                            aggregation={"interval": "P10D"})
-    (row,) = compute_series(engine, request, three_dates).observations
+    (row,) = engine.compute(request, three_dates).observations
     assert row.pixels == PixelCounts(total=200, valid=200, cloudy=100, nodata=0, clear=100)
     assert row.ndvi["mean"] == pytest.approx(NDVI_CLEAR, abs=1e-6)
     assert row.bands["B04"] == pytest.approx(CLEAR["B04"], abs=TOL)
@@ -255,7 +254,7 @@ def test_overflowing_index_statistics_are_null_not_infinite(tmp_path: Path, engi
     scene = write_scene(tmp_path, "S1")
     request = make_request(RECT, indices={"huge": "B08 * 1e307 * 100 - B04 * 1e307 * 100"},
                            statistics={"percentiles": [0.5], "histogram": {"bins": 2}})
-    obs = only(compute_series(engine, request, [scene]))
+    obs = only(engine.compute(request, [scene]))
     stats = obs.indices["huge"]
     assert stats["min"] == pytest.approx(9e307, rel=1e-5) and stats["max"] == pytest.approx(9e307, rel=1e-5)
     assert stats["mean"] is None and stats["std"] is None  # overflow: null, never inf or NaN in the JSON

@@ -2,7 +2,7 @@
 ``POST /api/v1/timeseries/<id>/refresh`` extends a series with the dates ingested since.
 
 The archive (tests/fis_archive.py) has dates 2023-06-01, 06-11 (two tiles) and 06-21. A spy on
-``Engine._read_date`` records which dates the engine reads.
+``DateReader.read`` records which dates the engine reads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from fis.cli import main
-from fis.engine.engine import Engine
+from fis.engine.dates import DateReader
 from fis_archive import (  # noqa: F401 - fixtures
     CRS,
     DATE_CLEAR,
@@ -37,13 +37,13 @@ from fis_archive import (  # noqa: F401 - fixtures
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The dates the engine reads (one entry per date)."""
     seen: list[str] = []
-    original = Engine._read_date
+    original = DateReader.read
 
-    def spy(self: Engine, request: Any, layout: Any, group: list[Any], **options: Any) -> Any:
+    def spy(self: DateReader, mask: Any, layout: Any, group: list[Any], **options: Any) -> Any:
         seen.append(group[0].date.isoformat())
-        return original(self, request, layout, group, **options)
+        return original(self, mask, layout, group, **options)
 
-    monkeypatch.setattr(Engine, "_read_date", spy)
+    monkeypatch.setattr(DateReader, "read", spy)
     return seen
 
 

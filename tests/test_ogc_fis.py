@@ -30,12 +30,12 @@ from pyproj import Transformer
 from shapely.geometry import Polygon, box
 
 from fis.core.bands import BANDS
-from fis.protocols.sentinelhub_fis import (
-    channel_statistics,
+from fis.protocols.sentinelhub_fis.histograms import (
     equal_frequency_histogram,
     equidistant_histogram,
     streaming_histogram,
 )
+from fis.protocols.sentinelhub_fis.response import channel_statistics
 from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 from conftest import SHARED_DATA
 from fis_archive import (  # noqa: F401 - fixtures
@@ -443,6 +443,20 @@ def test_too_many_pixels_is_a_413_report(ingested: Any) -> None:
     response = fis_get(ingested.test_client(), **field_params(RESOLUTION="0.001m"))
     assert response.status_code == 413
     assert "FIS_MAX_PIXELS" in (service_exception(response).text or "")
+
+
+def test_parsed_parameters_are_the_engine_request_without_a_second_parse() -> None:
+    from fis.core.request import CloudMaskSettings
+    from fis.protocols.sentinelhub_fis.parameters import parse_fis_parameters, timeseries_request
+
+    params = parse_fis_parameters({"LAYER": "NDVI", "CRS": "EPSG:4326", "TIME": "2017-01-01/2017-02-01",
+                                   "BBOX": "45.0,14.0,45.03,14.03", "RESOLUTION": "50m"})
+    request = timeseries_request(params)
+    assert request.aoi is params.aoi and request.time_range is params.time_range
+    assert request.aoi.geometry.bounds == pytest.approx((14.0, 45.0, 14.03, 45.03))  # lat/lon read, x/y kept
+    assert request.resolution == 50.0
+    assert request.cloud_mask == CloudMaskSettings() and request.statistics.is_default
+    assert (request.aggregation, request.pixel_rule, request.max_cloud_fraction) == (None, "center", None)
 
 
 def test_json_exceptions_on_request(plain_app: Any) -> None:

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from fis.core.bands import BANDS
 from fis.catalog.sources import discover_sources, read_scenes
 from fis.services.ingest import ingest
-from fis.catalog.safe import band_files, parse_product_metadata, scene_from_safe
+from fis.catalog.safe import scene_from_safe
+from fis.catalog.safe_metadata import band_files, parse_product_metadata
 from fis.engine.clouds import load_model
 from fis.errors import IngestError
 from fis.core.radiometry import Radiometry

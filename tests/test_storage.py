@@ -46,7 +46,7 @@ def quiet_app_errors(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_failure_after_saving_leaves_no_series(ingested: Any, monkeypatch: pytest.MonkeyPatch, quiet_app_errors: None) -> None:
-    import fis.services.runtime
+    import fis.services.series
     import fis.store.queries
 
     real_save = fis.store.queries.save_series
@@ -60,7 +60,7 @@ def test_failure_after_saving_leaves_no_series(ingested: Any, monkeypatch: pytes
     client = ingested.test_client()
     kept = client.post("/api/v1/timeseries", json=request_body()).get_json()["id"]
     before = counts(ingested)
-    monkeypatch.setattr(fis.services.runtime, "save_series", save_then_fail)
+    monkeypatch.setattr(fis.services.series, "save_series", save_then_fail)
     response = client.post("/api/v1/timeseries", json=request_body())
     assert response.status_code == 500
     assert response.get_json()["error"]["code"] == "internal_error"

@@ -2,8 +2,8 @@
 
 Parameters come from the query string (GET, POST) and the body (POST: a JSON object such as
 sentinelhub-py's ``FisRequest`` sends, with lower-case keys, or a form); names are
-case-insensitive and the body wins over the query string. The statistics are computed by
-:mod:`fis.protocols.sentinelhub_fis`.
+case-insensitive and the body wins over the query string. Parameters, layers, statistics and
+the response body are :mod:`fis.protocols.sentinelhub_fis`'s.
 
 Errors are what FIS clients parse: an OGC ``ServiceExceptionReport`` (text/xml) whose
 ``ServiceException`` names the parameter (``locator``) and says what is accepted; sentinelhub-py
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -27,27 +25,24 @@ from werkzeug.exceptions import HTTPException
 from fis.api.errors import error_response
 from fis.api.context import services
 from fis.errors import FisError
-from fis.protocols.sentinelhub_fis import (
-    DEFAULT_HISTOGRAM,
+from fis.protocols.sentinelhub_fis.histograms import DEFAULT_HISTOGRAM, HISTOGRAM_TYPES, MAX_BINS
+from fis.protocols.sentinelhub_fis.layers import LAYERS
+from fis.protocols.sentinelhub_fis.parameters import (
     DEFAULT_RESOLUTION,
-    HISTOGRAM_TYPES,
-    LAYERS,
-    MAX_BINS,
-    FisParameterError,
-    fis_response,
+    FORM_MIMETYPES,
+    exceptions_format,
     parse_fis_parameters,
-    run_fis,
+    wire_parameters,
 )
+from fis.protocols.sentinelhub_fis.response import exception_report, fis_response
+from fis.protocols.sentinelhub_fis.run import run_fis
 from fis.store.queries import find_scenes
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("ogc_fis", __name__, url_prefix="/ogc/fis")
 
-OGC_NAMESPACE = "http://www.opengis.net/ogc"
 XML_MIMETYPE = "text/xml"
-JSON_EXCEPTIONS = frozenset({"APPLICATION/JSON", "JSON"})
-XML_EXCEPTIONS = frozenset({"XML", "TEXT/XML", "APPLICATION/XML", "APPLICATION/VND.OGC.SE_XML"})
 #: Response header listing the dates that were left out and why (MAXCC filtering is not listed).
 OMITTED_HEADER = "X-Fis-Omitted-Dates"
 #: Response header with notices about the geometry (e.g. that it was invalid and repaired).
@@ -60,67 +55,13 @@ _OGC_CODES = {400: "InvalidParameterValue", 404: "NotFound", 413: "RequestTooLar
 # --------------------------------------------------------------------------------- parameters
 
 
-def _upper(source: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Keys upper-cased; the same name twice (in any case) with different values is an error."""
-    out: dict[str, Any] = {}
-    for key, value in source.items():
-        name = str(key).strip().upper()
-        if name in out and out[name] != value:
-            raise FisParameterError(
-                name, f"is given twice in the {where} with different values ({out[name]!r}, {value!r}); send it once"
-            )
-        out[name] = value
-    return out
-
-
-def _query(source: Any, where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in source:
-        distinct = list(dict.fromkeys(source.getlist(key)))
-        if len(distinct) > 1:
-            raise FisParameterError(key.upper(), f"is given {len(distinct)} times in the {where}; send it once")
-        out[key] = distinct[0]
-    return _upper(out, where)
-
-
 def request_parameters() -> dict[str, Any]:
     """Query string, then the body (JSON object or form) on top; keys upper-cased."""
-    merged = _query(request.args, "query string")
-    if request.method == "POST":
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            merged.update(_query(request.form, "form body"))
-        else:
-            raw = request.get_data(cache=True)
-            if raw.strip():
-                try:
-                    body = json.loads(raw)
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise FisParameterError(
-                        "body", f"the POST body is not a JSON object ({exc}); send the FIS parameters as JSON "
-                        '(e.g. {"layer": "NDVI", "crs": "EPSG:4326", "time": "2017-01-01/2017-02-01", ...}), '
-                        "as a form, or in the query string",
-                    ) from None
-                if not isinstance(body, dict):
-                    raise FisParameterError(
-                        "body", f"the POST body is JSON {type(body).__name__}, not an object; send the FIS "
-                        "parameters as a JSON object of name -> value",
-                    )
-                merged.update(_upper(body, "JSON body"))
-    return merged
-
-
-def _exceptions_format(params: Mapping[str, Any]) -> str:
-    value = params.get("EXCEPTIONS")
-    if value is None or str(value).strip() == "":
-        return "xml"
-    text = str(value).strip().upper()
-    if text in JSON_EXCEPTIONS:
-        return "json"
-    if text in XML_EXCEPTIONS:
-        return "xml"
-    raise FisParameterError(
-        "EXCEPTIONS", f"{value!r} is not accepted; use XML (the default, an OGC ServiceExceptionReport) or application/json"
-    )
+    if request.method != "POST":
+        return wire_parameters(request.args)
+    if request.mimetype in FORM_MIMETYPES:
+        return wire_parameters(request.args, form=request.form)
+    return wire_parameters(request.args, body=request.get_data(cache=True))
 
 
 # ----------------------------------------------------------------------------------- the view
@@ -132,7 +73,7 @@ def fis(instance_id: str | None = None) -> ResponseReturnValue:
     """FIS statistics of one geometry; ``instance_id`` (Sentinel Hub's instance) is accepted and ignored."""
     g.fis_exceptions = "xml"
     params = request_parameters()
-    g.fis_exceptions = _exceptions_format(params)
+    g.fis_exceptions = exceptions_format(params)
     parsed = parse_fis_parameters(params)
     svc = services()
     with svc.sessions() as session:
@@ -155,25 +96,12 @@ def _ascii(text: str) -> str:
 # ------------------------------------------------------------------------------------- errors
 
 
-def exception_report(message: str, *, code: str, locator: str | None = None) -> str:
-    """An OGC (WMS 1.3.0 style) ``ServiceExceptionReport`` with one ``ServiceException``."""
-    root = ET.Element("ServiceExceptionReport", {"version": "1.3.0", "xmlns": OGC_NAMESPACE})
-    attributes = {"code": code}
-    if locator:
-        attributes["locator"] = locator
-    exc = ET.SubElement(root, "ServiceException", attributes)
-    exc.text = message
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
 def _error(status: int, message: str, *, ogc_code: str, locator: str | None, json_code: str) -> Response:
     if getattr(g, "fis_exceptions", "xml") == "json":
         return error_response(status, json_code, message, field=locator)
-    response = current_app.response_class(
+    return current_app.response_class(
         exception_report(message, code=ogc_code, locator=locator), status=status, mimetype=XML_MIMETYPE
     )
-    response.charset = "utf-8"
-    return response
 
 
 @blueprint.errorhandler(FisError)

@@ -1,66 +1,64 @@
-"""Orchestration: scenes + request -> one observation per acquisition date.
+"""The series orchestrator: scenes + request -> one observation per acquisition date, or one row
+per aggregation interval.
 
-Per request the grid, the polygon's pixel mask and the cloud-grid lookup are computed once;
-per date the band windows are read onto that grid (tiles of one date mosaicked, first valid
-pixel wins), reduced to statistics, and the cloud model runs once on all averaged vectors.
+Per request the layout (grid, the polygon's pixels, the cloud-cell lookup; :mod:`fis.engine.layout`)
+is computed once; the dates are read concurrently on the engine's pool (tiles mosaicked and the cloud
+mask sampled, :mod:`fis.engine.dates`) and streamed in order. :meth:`Engine.compute` reduces every date
+with the request's statistics options (:func:`fis.engine.reductions.reduce_date`); with ``aggregation``
+the dates of each interval are pooled, picked or composited instead. The cloud model then runs once on
+all the rows' averaged band vectors.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from pyproj import CRS
 import rasterio
-from shapely.geometry.base import BaseGeometry
 
-from fis.core.bands import BANDS, NATIVE_RESOLUTION
-from fis.core.scenes import SceneRecord
-from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
-from fis.engine.clouds import CloudModel, cloud_mask
-from fis.errors import FisError, RasterReadError, RequestTooLarge
-from fis.engine.grid import Grid, cell_lookup, grid_for_bounds, pixel_weights, snap_resolution
-from fis.engine.layermosaic import bounding_window, exact_cells, layer_owner, take_owned
+from fis.core.aggregation import Aggregation, Interval, covered_range, intervals
 from fis.core.observation import Observation, ObservationError, SeriesResult
-from fis.engine.raster import DatasetCache, read_band_on_grids
-from fis.engine.reductions import DatePixels, DateReduction, reduce_date
+from fis.core.options import StatisticsOptions
 from fis.core.request import TimeseriesRequest
+from fis.core.scenes import SceneRecord
+from fis.core.timerange import TimeRange
+from fis.engine.clouds import CloudModel
+from fis.engine.dates import DateReader
+from fis.engine.layout import RequestLayout, request_layout
+from fis.engine.raster import DatasetCache
+from fis.engine.reductions import (
+    ClearComposite,
+    DatePixels,
+    DateReduction,
+    Sample,
+    date_sample,
+    pool,
+    reduce_date,
+    reduce_sample,
+)
+from fis.errors import FisError
 
 Progress = Callable[[int, int], None]
-#: L2A scene classification: cloud medium/high probability and thin cirrus; cloud shadow.
-SCL = "SCL"
-SCL_CLOUD_CLASSES = (8, 9, 10)
-SCL_SHADOW_CLASS = 3
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class RequestLayout:
-    """Everything computed once per request: grids, the polygon mask and the cloud-cell lookup."""
-
-    grid: Grid
-    inside: np.ndarray
-    cloud_grid: Grid
-    cloud_cells: tuple[np.ndarray, np.ndarray]
-    #: per inside pixel (np.nonzero order), its weight under the pixel rule ``coverage``; else None
-    weights: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
 class DateItem:
-    """One acquisition date of a request: its scenes and either its pixels or why it failed."""
+    """One acquisition date of a request: its scenes and either its pixels (reduced, when the stream
+    was given a reducer) or why it failed."""
 
     date: dt.date
     datetime: dt.datetime
     scenes: tuple[str, ...]
-    outcome: DatePixels | ObservationError
+    outcome: DatePixels | DateReduction | ObservationError
     layout: RequestLayout
 
 
@@ -73,26 +71,6 @@ class ReducedDate:
     scenes: tuple[str, ...]
     reduction: DateReduction
     interval: dict[str, object] | None = None
-
-
-@dataclass
-class LayerCells:
-    """A date's cloud cells from precomputed layers, before its seam cells are patched."""
-
-    probability: np.ndarray | None
-    mask: np.ndarray
-    #: cells that must be computed on the mosaic (their neighbourhood crosses a tile seam)
-    seam: np.ndarray
-    #: rows and columns of the cloud grid holding the seam cells and their neighbourhoods; None: no seam
-    window: tuple[slice, slice] | None
-
-    def patch(self, probability: np.ndarray, mask: np.ndarray) -> None:
-        """Take the seam cells from ``probability`` / ``mask`` computed on the mosaic over ``window``."""
-        assert self.window is not None
-        here = self.seam[self.window]
-        self.mask[self.window][here] = mask[here]
-        if self.probability is not None:
-            self.probability[self.window][here] = probability[here]
 
 
 def predict_vectors(model: CloudModel, vectors: list[np.ndarray | None]) -> list[float | None]:
@@ -135,7 +113,7 @@ def series_result(
 
 
 class Engine:
-    """Computes observation records; holds the model and the open-dataset cache."""
+    """Computes series of observation records; holds the model, the open-dataset cache and the read pool."""
 
     def __init__(
         self,
@@ -151,8 +129,8 @@ class Engine:
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
         self.read_threads = max(1, read_threads)
-        #: use registered CLP/CLM layers when they match a request's cloud settings
-        self.use_cloud_layers = use_cloud_layers
+        #: reads one date's pixels; ``use_cloud_layers``: registered CLP/CLM layers matching a request's settings
+        self.reader = DateReader(model, self.cache, use_cloud_layers=use_cloud_layers)
         # one long-lived pool: its threads keep their open-dataset caches between requests
         self._pool = ThreadPoolExecutor(
             max_workers=self.read_threads,
@@ -161,31 +139,54 @@ class Engine:
             initargs=(GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb,),
         )
 
-    def compute(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None) -> SeriesResult:
-        """The observations of ``scenes`` over the request's AOI, one per UTC date, ascending.
+    def compute(
+        self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, progress: Progress | None = None
+    ) -> SeriesResult:
+        """The request's series over ``scenes``: one observation per UTC date (ascending), or with the
+        request's ``aggregation`` one row per interval.
 
-        Each date is reduced with the request's statistics options (clear-pixel statistics,
-        indices, percentiles, histograms); temporal aggregation is :mod:`fis.engine.compute`'s.
+        Each date is reduced with the request's statistics options (clear-pixel statistics, indices,
+        percentiles, histograms): on the read threads when rows are dates, so only the small
+        reductions wait in the queue; per interval (pooled, least cloudy or clear composite) when
+        aggregating, holding one interval's pixels at a time.
         """
-        results: list[ReducedDate] = []
-        errors: list[ObservationError] = []
-        layout: RequestLayout | None = None
+        options = request.statistics
+        aggregation = request.aggregation
+        per_interval = _Intervals(self.model, options, request.time_range, aggregation) if aggregation else None
+
         def reduce(pixels: DatePixels) -> DateReduction:
             return reduce_date(
                 pixels, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
-                options=request.statistics,
+                options=options,
             )
 
-        # reduced on the read threads: only the small reductions wait in the queue, not pixels
-        for item in self.iter_dates(request, scenes, progress=progress, reducer=reduce, pixel_probability=False):
+        # an extended last interval reads the scenes of its extra time too
+        reading = dataclasses.replace(request, time_range=covered_range(request.time_range, aggregation))
+        reducer = reduce if per_interval is None else None
+        rows: list[ReducedDate] = []
+        errors: list[ObservationError] = []
+        warnings: list[str] = []
+        grid: dict[str, Any] = {}
+        for item in self.iter_dates(reading, scenes, progress=progress, reducer=reducer, pixel_probability=False):
+            grid = item.layout.grid.to_dict()
+            if per_interval is not None:
+                rows.extend(per_interval.close_before(item.datetime))
+                if not per_interval.takes(item.datetime):
+                    continue  # after a skipped last interval
             if isinstance(item.outcome, ObservationError):
                 errors.append(item.outcome)
+                continue
+            if per_interval is None:
+                assert isinstance(item.outcome, DateReduction)  # reduced on the read thread
+                rows.append(ReducedDate(item.date, item.datetime, item.scenes, item.outcome))
+                notes = item.outcome.warnings
             else:
-                results.append(ReducedDate(item.date, item.datetime, item.scenes, item.outcome))  # type: ignore[arg-type]
-            layout = item.layout
-        grid = layout.grid.to_dict() if layout is not None else {}
-        warnings = tuple(f"{r.date.isoformat()} ({', '.join(r.scenes)}): {w}" for r in results for w in r.reduction.warnings)
-        return series_result(self.model, results, errors, grid, warnings)
+                assert isinstance(item.outcome, DatePixels)
+                notes = per_interval.add(item.date, item.datetime, item.scenes, item.outcome)
+            warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
+        if per_interval is not None:
+            rows.extend(per_interval.close_rest())
+        return series_result(self.model, rows, errors, grid, tuple(warnings))
 
     def iter_dates(
         self,
@@ -217,7 +218,7 @@ class Engine:
             ids = tuple(s.id for s in group)
             when = min(s.datetime for s in group)
             try:
-                outcome: Any = self._read_date(request, layout, group, pixel_probability=pixel_probability)
+                outcome: Any = self.reader.read(request.cloud_mask, layout, group, pixel_probability=pixel_probability)
                 if reducer is not None:
                     outcome = reducer(outcome)
             except FisError as exc:
@@ -230,187 +231,118 @@ class Engine:
             yield item
 
     def layout(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
-        """Choose the CRS and pixel grid for the request and rasterise the polygon once (under its pixel rule)."""
-        crs, reference = self._grid_crs(scenes)
-        with self.cache.dataset(reference) as dataset:
-            native = (abs(dataset.transform.a), abs(dataset.transform.e))
-            anchor = (dataset.transform.c, dataset.transform.f)
-        resolution = snap_resolution(request.resolution, native)
-        geometry: BaseGeometry = request.aoi.to_crs(crs)
-        grid = grid_for_bounds(geometry.bounds, crs, resolution, anchor=anchor)
-        if grid.size > self.max_pixels:
-            raise RequestTooLarge(
-                f"geometry needs a {grid.width} x {grid.height} = {grid.size} pixel grid at {resolution[0]:g} m; "
-                f"the limit for one synchronous request is {self.max_pixels} pixels (FIS_MAX_PIXELS). "
-                "Use a coarser resolution or split the geometry.",
-                field="geometry",
-                details={"pixels": grid.size, "max_pixels": self.max_pixels, "resolution": resolution[0]},
-            )
-        inside, weights = pixel_weights(grid, geometry, rule=request.pixel_rule, min_coverage=request.min_coverage)
-        cloud_resolution = request.cloud_mask.resolution
-        if cloud_resolution <= resolution[0] * (1 + 1e-9):
-            cloud_grid = grid
+        """The request's grid, polygon pixels and cloud cells over ``scenes`` (:func:`.layout.request_layout`)."""
+        return request_layout(request, scenes, self.cache, max_pixels=self.max_pixels)
+
+
+class _Intervals:
+    """The aggregation intervals of a request, filled with the streamed dates and closed in order.
+
+    The interval being filled keeps its dates' samples (``all``, ``least_cloudy``) or a per-pixel
+    clear composite (``clear_mean``) and is reduced the way ``pick`` says when it closes.
+    """
+
+    def __init__(self, model: CloudModel, options: StatisticsOptions, time_range: TimeRange, aggregation: Aggregation):
+        self.model = model
+        self.options = options
+        self.pick = aggregation.pick
+        self.spans = intervals(time_range, aggregation)
+        self.k = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.dates: list[tuple[dt.date, dt.datetime, tuple[str, ...]]] = []
+        self.samples: list[Sample] = []
+        self.composite = ClearComposite(
+            model_bands=self.model.input_bands, model_level=self.model.manifest.product_level, options=self.options
+        )
+
+    def close_before(self, when: dt.datetime) -> list[ReducedDate]:
+        """The rows of the intervals that end before ``when`` (closed, possibly empty ones)."""
+        rows = []
+        while self.k < len(self.spans) and when > self.spans[self.k].end:
+            rows.append(self._close(self.spans[self.k]))
+            self.k += 1
+        return rows
+
+    def takes(self, when: dt.datetime) -> bool:
+        """Whether a date at ``when`` belongs to the interval being filled (after :meth:`close_before`)."""
+        return self.k < len(self.spans) and when >= self.spans[self.k].start
+
+    def close_rest(self) -> list[ReducedDate]:
+        """The rows of every interval not closed yet."""
+        rows = []
+        while self.k < len(self.spans):
+            rows.append(self._close(self.spans[self.k]))
+            self.k += 1
+        return rows
+
+    def add(self, date: dt.date, when: dt.datetime, scenes: tuple[str, ...], pixels: DatePixels) -> tuple[str, ...]:
+        """Take one date into the interval being filled; returns its warnings."""
+        if self.pick == "clear_mean":
+            sample = self.composite.add(pixels)  # counts only; the composite keeps per-pixel sums
+            used = bool(sample.clear)
         else:
-            # the mask at the polygon's cells needs the probabilities within average_over + dilation_size cells
-            margin = request.cloud_mask.average_over + request.cloud_mask.dilation_size
-            # anchored at multiples of the cloud resolution in the CRS, like the precomputed layers,
-            # so on-the-fly masks and CLM layers of any tile share one cell grid
-            cloud_grid = grid_for_bounds(grid.bounds, crs, (cloud_resolution, cloud_resolution), margin=margin)
-        return RequestLayout(
-            grid=grid, inside=inside, cloud_grid=cloud_grid, cloud_cells=cell_lookup(grid, cloud_grid, inside), weights=weights
+            sample = date_sample(
+                pixels, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
+                options=self.options,
+            )
+            used = True
+        if used:
+            self.dates.append((date, when, scenes))
+            self.samples.append(sample)
+        return sample.warnings
+
+    def _close(self, interval: Interval) -> ReducedDate:
+        """The row of ``interval`` from the dates added since the last close."""
+        dates, samples = self.dates, self.samples
+        composite = self.composite.sample() if self.pick == "clear_mean" else None
+        self._reset()
+        if self.pick == "least_cloudy" and samples:
+            best = _least_cloudy(self.model, samples, self.options)
+            dates, samples = [dates[best]], [samples[best]]
+        if self.pick == "clear_mean":
+            sample = composite if composite is not None else _empty_sample(self.options)
+        else:
+            pooled = [dataclasses.replace(s, warnings=()) for s in samples]
+            sample = pool(pooled) if pooled else _empty_sample(self.options)
+        reduction = reduce_sample(dataclasses.replace(sample, warnings=()), self.options)
+        used = [d.isoformat() for d, _, _ in dates]
+        return ReducedDate(
+            date=interval.start.date(),
+            datetime=interval.start,
+            scenes=tuple(s for _, _, ids in dates for s in ids),
+            reduction=reduction,
+            interval={**interval.to_dict(), "observations": used},
         )
 
-    def _grid_crs(self, scenes: Sequence[SceneRecord]) -> tuple[CRS, str]:
-        """The CRS most of the scenes are in, and a 10 m band file on that CRS's native grid."""
-        crs_of: dict[str, CRS] = {}
-        for scene in scenes:
-            href = _reference_href(scene)
-            if scene.crs:
-                crs_of[scene.id] = CRS.from_user_input(scene.crs)
-            else:
-                with self.cache.dataset(href) as dataset:
-                    crs_of[scene.id] = CRS.from_user_input(dataset.crs)
-        counts = Counter(crs.to_string() for crs in crs_of.values())
-        chosen = counts.most_common(1)[0][0]
-        # the first scene whose reference file opens: one unreadable file fails its date, not the request
-        candidates = [s for s in scenes if crs_of[s.id].to_string() == chosen]
-        for scene in candidates:
-            try:
-                with self.cache.dataset(_reference_href(scene)):
-                    pass
-            except RasterReadError:
-                continue
-            return crs_of[scene.id], _reference_href(scene)
-        return crs_of[candidates[0].id], _reference_href(candidates[0])
 
-    def _read_date(self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], *, pixel_probability: bool = True) -> DatePixels:
-        """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask."""
-        inside = layout.inside
-        rows, cols = layout.cloud_cells
-        present = [band for band in BANDS if any(band in s.assets for s in group)]
-        level = group[0].product_level
-        source = self._cloud_source(request, group, present)
-        layers = self._read_layers(request, layout, group, with_probability=pixel_probability) if source == "precomputed" else None
-        # where the model runs at request time: the cloud grid, or only the layers' seam window
-        model_grid: Grid | None = None
-        if source == "s2cloudless":
-            model_grid = layout.cloud_grid
-        elif layers is not None and layers.window is not None:
-            model_grid = layout.cloud_grid.window(*layers.window)
-        model_bands = set(self.model.input_bands)
-        values: dict[str, np.ndarray] = {}
-        full: dict[str, np.ndarray] = {}
-        cloudy = probability = shadow = None
-        for band in present:
-            on_model_grid = model_grid is not None and band in model_bands
-            grids = [layout.grid, model_grid] if on_model_grid and model_grid != layout.grid else [layout.grid]
-            mosaics = _mosaic(group, band, grids, self.cache)  # type: ignore[arg-type]
-            values[band] = mosaics[0][inside]
-            if on_model_grid:
-                full[band] = mosaics[-1]
-        if layers is not None:
-            if model_grid is not None:
-                layers.patch(*self._cloud_mask(request, model_grid, full))
-            cloudy = layers.mask[rows, cols]
-            probability = layers.probability[rows, cols] if layers.probability is not None else None
-        elif source == "scl":
-            scl = _mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
-            cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
-            shadow = scl == SCL_SHADOW_CLASS
-        elif source == "s2cloudless":
-            probability_map, mask = self._cloud_mask(request, layout.cloud_grid, full)
-            cloudy = mask[rows, cols]
-            probability = probability_map[rows, cols]
-        return DatePixels(
-            values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
-            shadow=shadow, product_level=level, weights=layout.weights,
+def _least_cloudy(model: CloudModel, samples: list[Sample], options: StatisticsOptions) -> int:
+    """Index of the date with the smallest cloud_fraction (then cloud_probability, then the earliest).
+
+    A date without valid pixels comes last; an unknown measure ranks after any known one.
+    """
+    reductions = [reduce_sample(s, StatisticsOptions(mask_clouds=options.mask_clouds)) for s in samples]
+    probabilities = predict_vectors(model, [r.model_vector for r in reductions])
+
+    def key(i: int) -> tuple[object, ...]:
+        r, p = reductions[i], probabilities[i]
+        return (
+            r.pixels.valid == 0,
+            r.cloud_fraction is None, r.cloud_fraction or 0.0,
+            p is None, p or 0.0,
+            i,
         )
 
-    def _cloud_source(self, request: TimeseriesRequest, group: list[SceneRecord], present: list[str]) -> str | None:
-        """Where this date's per-pixel cloud mask comes from (see ``Observation.cloud_source``)."""
-        if any(s.product_level != self.model.manifest.product_level for s in group):
-            return "scl" if all(SCL in s.assets for s in group) else None
-        settings = CloudLayerSettings.for_mask(self.model.name, request.cloud_mask)
-        if self.use_cloud_layers and all(has_matching_layers(s, settings) for s in group):
-            return "precomputed"
-        if set(self.model.input_bands).issubset(present):
-            return "s2cloudless"
-        return None
-
-    def _read_layers(
-        self, request: TimeseriesRequest, layout: RequestLayout, group: list[SceneRecord], *, with_probability: bool
-    ) -> "LayerCells":
-        """The mosaic of the tiles' CLM (and CLP, only ``with_probability``) on the cloud grid, and
-        the cells whose neighbourhood crosses a tile seam, which must be computed on the mosaic."""
-        grid = layout.cloud_grid
-        masks: list[np.ndarray] = []
-        probabilities: list[np.ndarray] = []
-        for scene in group:
-            masks.append(read_band_on_grids(scene.assets[CLM], [grid], self.cache)[0])
-            if with_probability:
-                # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
-                probabilities.append(np.nan_to_num(read_band_on_grids(scene.assets[CLP], [grid], self.cache)[0]))
-            if np.logical_or.reduce([np.isfinite(m) for m in masks]).all():
-                break  # the tiles so far have data on every cell: later tiles own none
-        owner = layer_owner([np.isfinite(m) for m in masks])
-        clm = take_owned(masks, owner)
-        probability = np.where(np.isfinite(clm), take_owned(probabilities, owner), np.nan) if with_probability else None
-        settings = request.cloud_mask
-        radius = settings.average_over + settings.dilation_size
-        needed = np.zeros(grid.shape, dtype=bool)
-        needed[layout.cloud_cells] = True
-        seam = needed & ~exact_cells(owner, radius)
-        window = bounding_window(seam, radius, grid.shape) if seam.any() else None
-        return LayerCells(probability=probability, mask=clm == 1, seam=seam, window=window)
-
-    def _cloud_mask(self, request: TimeseriesRequest, grid: Grid, full: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
-        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
-        probability = self.model.predict(features).reshape(grid.shape)
-        settings = request.cloud_mask
-        mask = cloud_mask(probability, threshold=settings.threshold, average_over=settings.average_over, dilation_size=settings.dilation_size)
-        return probability, mask
+    return min(range(len(samples)), key=key)
 
 
-def _reference_href(scene: SceneRecord) -> str:
-    for band in ("B04", "B08", "B02", "B03"):
-        if band in scene.assets:
-            return scene.assets[band].href
-    finest = min(scene.assets.values(), key=lambda a: a.resolution or NATIVE_RESOLUTION.get(a.band, 60))
-    return finest.href
-
-
-def _mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: DatasetCache) -> list[np.ndarray]:
-    """One band of one date on each grid: the first scene's valid pixels win, later tiles fill gaps
-    (a later tile is read only over the part of each grid that still has gaps)."""
-    result: list[np.ndarray] | None = None
-    for scene in group:
-        asset = scene.assets.get(band)
-        if asset is None:
-            continue
-        if result is None:
-            result = read_band_on_grids(asset, grids, cache)
-            continue
-        gaps = [np.isnan(r) for r in result]
-        windows = [_gap_window(g) for g in gaps]
-        todo = [i for i, window in enumerate(windows) if window is not None]
-        if not todo:
-            break
-        parts = read_band_on_grids(asset, [grids[i].window(*windows[i]) for i in todo], cache)  # type: ignore[misc]
-        for i, extra in zip(todo, parts):
-            rows, cols = windows[i]  # type: ignore[misc]
-            np.copyto(result[i][rows, cols], extra, where=gaps[i][rows, cols])
-    assert result is not None
-    return result
-
-
-def _gap_window(gaps: np.ndarray) -> tuple[slice, slice] | None:
-    """The smallest rows x columns window holding every True of ``gaps``; None when there is none."""
-    rows = np.flatnonzero(gaps.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(gaps.any(axis=0))
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+def _empty_sample(options: StatisticsOptions) -> Sample:
+    return Sample(
+        total=0, valid=0, cloudy=0, shadow=None, clear=0 if options.mask_clouds else None, masked_valid=0,
+        band_values={}, variables={name: None for name in options.variables}, model_sum=None, model_count=0,
+        cloud_source=None,
+    )
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence[T], *, window: int) -> Iterator[R]:

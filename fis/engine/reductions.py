@@ -1,6 +1,6 @@
 """From the pixels of one date inside the polygon to the numbers of one observation.
 
-Pure numpy: the engine (:mod:`fis.engine.engine`) reads and masks, this module reduces. New
+Pure numpy: :mod:`fis.engine.dates` reads and masks a date, this module reduces it. New
 statistics (other indices, histograms, clear-pixel statistics, weights) belong here.
 """
 

@@ -1,0 +1,193 @@
+"""Reading one acquisition date: its tiles mosaicked onto the request's grid, and its cloud mask.
+
+Per band the first tile's valid pixels win and later tiles only fill gaps. The per-pixel cloud
+mask comes from the precomputed CLM layers (seam cells recomputed on the mosaic), from the L2A
+scene classification, or from s2cloudless run on the cloud grid at read time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fis.core.bands import BANDS
+from fis.core.request import CloudMaskSettings
+from fis.core.scenes import SceneRecord
+from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
+from fis.engine.clouds import CloudModel, cloud_mask
+from fis.engine.grid import Grid
+from fis.engine.layermosaic import bounding_window, exact_cells, layer_owner, take_owned
+from fis.engine.layout import RequestLayout
+from fis.engine.raster import DatasetCache, read_band_on_grids
+from fis.engine.reductions import DatePixels
+
+#: L2A scene classification: cloud medium/high probability and thin cirrus; cloud shadow.
+SCL = "SCL"
+SCL_CLOUD_CLASSES = (8, 9, 10)
+SCL_SHADOW_CLASS = 3
+
+
+@dataclass
+class LayerCells:
+    """A date's cloud cells from precomputed layers, before its seam cells are patched."""
+
+    probability: np.ndarray | None
+    mask: np.ndarray
+    #: cells that must be computed on the mosaic (their neighbourhood crosses a tile seam)
+    seam: np.ndarray
+    #: rows and columns of the cloud grid holding the seam cells and their neighbourhoods; None: no seam
+    window: tuple[slice, slice] | None
+
+    def patch(self, probability: np.ndarray, mask: np.ndarray) -> None:
+        """Take the seam cells from ``probability`` / ``mask`` computed on the mosaic over ``window``."""
+        assert self.window is not None
+        here = self.seam[self.window]
+        self.mask[self.window][here] = mask[here]
+        if self.probability is not None:
+            self.probability[self.window][here] = probability[here]
+
+
+class DateReader:
+    """Reads the pixels of one date (its scenes) on a request's layout; safe to use from several threads."""
+
+    def __init__(self, model: CloudModel, cache: DatasetCache, *, use_cloud_layers: bool = True):
+        self.model = model
+        self.cache = cache
+        #: use registered CLP/CLM layers when they match a request's cloud settings
+        self.use_cloud_layers = use_cloud_layers
+
+    def read(
+        self,
+        mask: CloudMaskSettings,
+        layout: RequestLayout,
+        group: list[SceneRecord],
+        *,
+        pixel_probability: bool = True,
+    ) -> DatePixels:
+        """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask.
+
+        Without ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
+        """
+        inside = layout.inside
+        rows, cols = layout.cloud_cells
+        present = [band for band in BANDS if any(band in s.assets for s in group)]
+        level = group[0].product_level
+        source = self.cloud_source(mask, group, present)
+        layers = None
+        if source == "precomputed":
+            layers = self._read_layers(mask, layout, group, with_probability=pixel_probability)
+        # where the model runs at request time: the cloud grid, or only the layers' seam window
+        model_grid: Grid | None = None
+        if source == "s2cloudless":
+            model_grid = layout.cloud_grid
+        elif layers is not None and layers.window is not None:
+            model_grid = layout.cloud_grid.window(*layers.window)
+        model_bands = set(self.model.input_bands)
+        values: dict[str, np.ndarray] = {}
+        full: dict[str, np.ndarray] = {}
+        cloudy = probability = shadow = None
+        for band in present:
+            on_model_grid = model_grid is not None and band in model_bands
+            grids = [layout.grid, model_grid] if on_model_grid and model_grid != layout.grid else [layout.grid]
+            mosaics = mosaic(group, band, grids, self.cache)  # type: ignore[arg-type]
+            values[band] = mosaics[0][inside]
+            if on_model_grid:
+                full[band] = mosaics[-1]
+        if layers is not None:
+            if model_grid is not None:
+                layers.patch(*self._cloud_mask(mask, model_grid, full))
+            cloudy = layers.mask[rows, cols]
+            probability = layers.probability[rows, cols] if layers.probability is not None else None
+        elif source == "scl":
+            scl = mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
+            cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
+            shadow = scl == SCL_SHADOW_CLASS
+        elif source == "s2cloudless":
+            probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full)
+            cloudy = cloudy_map[rows, cols]
+            probability = probability_map[rows, cols]
+        return DatePixels(
+            values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
+            shadow=shadow, product_level=level, weights=layout.weights,
+        )
+
+    def cloud_source(self, mask: CloudMaskSettings, group: list[SceneRecord], present: list[str]) -> str | None:
+        """Where this date's per-pixel cloud mask comes from (see ``Observation.cloud_source``)."""
+        if any(s.product_level != self.model.manifest.product_level for s in group):
+            return "scl" if all(SCL in s.assets for s in group) else None
+        settings = CloudLayerSettings.for_mask(self.model.name, mask)
+        if self.use_cloud_layers and all(has_matching_layers(s, settings) for s in group):
+            return "precomputed"
+        if set(self.model.input_bands).issubset(present):
+            return "s2cloudless"
+        return None
+
+    def _read_layers(
+        self, mask: CloudMaskSettings, layout: RequestLayout, group: list[SceneRecord], *, with_probability: bool
+    ) -> LayerCells:
+        """The mosaic of the tiles' CLM (and CLP, only ``with_probability``) on the cloud grid, and
+        the cells whose neighbourhood crosses a tile seam, which must be computed on the mosaic."""
+        grid = layout.cloud_grid
+        masks: list[np.ndarray] = []
+        probabilities: list[np.ndarray] = []
+        for scene in group:
+            masks.append(read_band_on_grids(scene.assets[CLM], [grid], self.cache)[0])
+            if with_probability:
+                # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
+                probabilities.append(np.nan_to_num(read_band_on_grids(scene.assets[CLP], [grid], self.cache)[0]))
+            if np.logical_or.reduce([np.isfinite(m) for m in masks]).all():
+                break  # the tiles so far have data on every cell: later tiles own none
+        owner = layer_owner([np.isfinite(m) for m in masks])
+        clm = take_owned(masks, owner)
+        probability = np.where(np.isfinite(clm), take_owned(probabilities, owner), np.nan) if with_probability else None
+        radius = mask.average_over + mask.dilation_size
+        needed = np.zeros(grid.shape, dtype=bool)
+        needed[layout.cloud_cells] = True
+        seam = needed & ~exact_cells(owner, radius)
+        window = bounding_window(seam, radius, grid.shape) if seam.any() else None
+        return LayerCells(probability=probability, mask=clm == 1, seam=seam, window=window)
+
+    def _cloud_mask(
+        self, mask: CloudMaskSettings, grid: Grid, full: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
+        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
+        probability = self.model.predict(features).reshape(grid.shape)
+        cloudy = cloud_mask(
+            probability, threshold=mask.threshold, average_over=mask.average_over, dilation_size=mask.dilation_size
+        )
+        return probability, cloudy
+
+
+def mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: DatasetCache) -> list[np.ndarray]:
+    """One band of one date on each grid: the first scene's valid pixels win, later tiles fill gaps
+    (a later tile is read only over the part of each grid that still has gaps)."""
+    result: list[np.ndarray] | None = None
+    for scene in group:
+        asset = scene.assets.get(band)
+        if asset is None:
+            continue
+        if result is None:
+            result = read_band_on_grids(asset, grids, cache)
+            continue
+        gaps = [np.isnan(r) for r in result]
+        windows = [_gap_window(g) for g in gaps]
+        todo = [i for i, window in enumerate(windows) if window is not None]
+        if not todo:
+            break
+        parts = read_band_on_grids(asset, [grids[i].window(*windows[i]) for i in todo], cache)  # type: ignore[misc]
+        for i, extra in zip(todo, parts):
+            rows, cols = windows[i]  # type: ignore[misc]
+            np.copyto(result[i][rows, cols], extra, where=gaps[i][rows, cols])
+    assert result is not None
+    return result
+
+
+def _gap_window(gaps: np.ndarray) -> tuple[slice, slice] | None:
+    """The smallest rows x columns window holding every True of ``gaps``; None when there is none."""
+    rows = np.flatnonzero(gaps.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(gaps.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
