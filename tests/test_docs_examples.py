@@ -254,7 +254,7 @@ class Shown(float):
 
     decimals: int
 
-    def __new__(cls, text: str) -> "Shown":
+    def __new__(cls, text: str) -> Shown:
         value = super().__new__(cls, text)
         mantissa = text.lower().split("e")[0]
         value.decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0

@@ -14,7 +14,9 @@ def json_body(request: Request) -> Any:
     """The parsed JSON body, with a specific error when it is missing or malformed."""
     raw = request.get_data(cache=True)
     if not raw:
-        raise InvalidInput("request body is empty; send a JSON object with at least 'geometry' and 'time_range'", field="body")
+        raise InvalidInput(
+            "request body is empty; send a JSON object with at least 'geometry' and 'time_range'", field="body"
+        )
     try:
         return json.loads(raw)
     except UnicodeDecodeError:

@@ -22,8 +22,8 @@ from flask import Blueprint, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from fis.api.errors import error_response
 from fis.api.context import services
+from fis.api.errors import error_response
 from fis.errors import FisError
 from fis.protocols.sentinelhub_fis.histograms import DEFAULT_HISTOGRAM, HISTOGRAM_TYPES, MAX_BINS
 from fis.protocols.sentinelhub_fis.layers import LAYERS

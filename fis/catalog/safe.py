@@ -3,7 +3,8 @@
 What is read, and from where:
 
 - ``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml`` (the product metadata,
-  :func:`fis.catalog.safe_metadata.parse_product_metadata`): product level, ``PRODUCT_URI``, ``PROCESSING_BASELINE``, ``PRODUCT_START_TIME``, spacecraft,
+  :func:`fis.catalog.safe_metadata.parse_product_metadata`): product level, ``PRODUCT_URI``,
+  ``PROCESSING_BASELINE``, ``PRODUCT_START_TIME``, spacecraft,
   relative orbit (``SENSING_ORBIT_NUMBER``), ``QUANTIFICATION_VALUE`` (L2A:
   ``BOA_QUANTIFICATION_VALUE``), the per-band ``RADIO_ADD_OFFSET`` (L2A: ``BOA_ADD_OFFSET``),
   the NODATA special value, the footprint (``EXT_POS_LIST``, *lat lon* pairs) and the band files
@@ -63,7 +64,9 @@ class _Product:
             self.root = source
             mtd = next((source / n for n in MTD_NAMES if (source / n).is_file()), None)
             if mtd is None:
-                raise IngestError(f"{source}: no {' or '.join(MTD_NAMES)} in this directory; not a Sentinel-2 SAFE product")
+                raise IngestError(
+                    f"{source}: no {' or '.join(MTD_NAMES)} in this directory; not a Sentinel-2 SAFE product"
+                )
             self.mtd = mtd.name
         elif source.is_file() and source.name in MTD_NAMES:
             self.source = self.root = source.parent
@@ -85,7 +88,10 @@ class _Product:
         )
         if not candidates:
             self.close()
-            raise IngestError(f"{source}: the zip holds no <product>.SAFE/{' or '.join(MTD_NAMES)}; not a zipped Sentinel-2 SAFE product")
+            raise IngestError(
+                f"{source}: the zip holds no <product>.SAFE/{' or '.join(MTD_NAMES)}; "
+                "not a zipped Sentinel-2 SAFE product"
+            )
         self.mtd_member = candidates[0]
         self.prefix = posixpath.dirname(self.mtd_member)
         self.mtd = posixpath.basename(self.mtd_member)
@@ -116,7 +122,9 @@ class _Product:
                 return self.zip.read(self.member(relative))
             return (self.root / relative).read_bytes()
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError) as exc:
-            raise IngestError(f"{self.display(relative)}: cannot be read ({exc}); the product is corrupt or truncated") from None
+            raise IngestError(
+                f"{self.display(relative)}: cannot be read ({exc}); the product is corrupt or truncated"
+            ) from None
 
     def href(self, relative: str) -> str:
         if self.zip is not None:
@@ -126,7 +134,11 @@ class _Product:
     def granule_dirs(self) -> list[str]:
         if self.zip is not None:
             start = self.member("GRANULE/")
-            found = {m[len(start):].split("/", 1)[0] for m in self.members if m.startswith(start) and m[len(start):].count("/") >= 1}
+            found = {
+                m[len(start) :].split("/", 1)[0]
+                for m in self.members
+                if m.startswith(start) and m[len(start) :].count("/") >= 1
+            }
             return sorted(f"GRANULE/{g}" for g in found if g)
         granule = self.root / "GRANULE"
         return sorted(f"GRANULE/{p.name}" for p in granule.iterdir() if p.is_dir()) if granule.is_dir() else []
@@ -180,7 +192,9 @@ def _scene(product: _Product, *, check_rasters: bool) -> SceneRecord:
     footprint = meta.footprint or _footprint_from_tile(tile_meta, crs, product)
     when = tile_meta.get("sensing_time") or meta.datetime
     assets = {
-        band: BandAsset(band=band, href=product.href(relative), radiometry=meta.radiometry(band), resolution=float(resolution))
+        band: BandAsset(
+            band=band, href=product.href(relative), radiometry=meta.radiometry(band), resolution=float(resolution)
+        )
         for band, (relative, resolution) in files.items()
     }
     scene_id = (meta.product_uri or product.source.name).removesuffix(".zip").removesuffix(".SAFE")
@@ -237,7 +251,9 @@ def _check_rasters(product: _Product, files: dict[str, tuple[str, float]], crs: 
                     epsg = dataset.crs.to_epsg()
                     crs = f"EPSG:{epsg}" if epsg else dataset.crs.to_wkt()
         except (RasterioError, OSError) as exc:
-            raise IngestError(f"{product.display(relative)}: band {band} file cannot be opened by GDAL ({exc})") from None
+            raise IngestError(
+                f"{product.display(relative)}: band {band} file cannot be opened by GDAL ({exc})"
+            ) from None
     return crs
 
 
@@ -245,7 +261,9 @@ def _footprint_from_tile(tile: dict[str, Any], crs: str | None, product: _Produc
     """The tile's extent in lon/lat, for metadata without EXT_POS_LIST."""
     geo, size = tile.get("geoposition"), tile.get("size")
     if not crs or not geo or not size or None in geo or None in size:
-        raise IngestError(f"{product.display(product.mtd)}: no footprint (EXT_POS_LIST) and no tile geoposition to derive one from")
+        raise IngestError(
+            f"{product.display(product.mtd)}: no footprint (EXT_POS_LIST) and no tile geoposition to derive one from"
+        )
     from pyproj import Transformer
     from shapely import segmentize
     from shapely import transform as shapely_transform
@@ -254,5 +272,9 @@ def _footprint_from_tile(tile: dict[str, Any], crs: str | None, product: _Produc
     rows, cols = size
     extent = box(ulx, uly + ydim * rows, ulx + xdim * cols, uly)
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    return shapely_transform(segmentize(extent, max(abs(xdim * cols), abs(ydim * rows)) / 16), to_lonlat.transform, interleaved=False)
-
+    outline: BaseGeometry = shapely_transform(
+        segmentize(extent, max(abs(xdim * cols), abs(ydim * rows)) / 16),
+        to_lonlat.transform,  # type: ignore[arg-type]  # stubs: interleaved=True only
+        interleaved=False,
+    )
+    return outline

@@ -113,8 +113,8 @@ def _parse_time(text: str | None, what: str, name: str) -> dt.datetime | None:
     except ValueError:
         raise IngestError(f"{name}: {what} {text!r} is not an ISO 8601 date-time") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 # --- product metadata -------------------------------------------------------------------------
@@ -124,7 +124,9 @@ def parse_product_metadata(xml_bytes: bytes, *, name: str = "MTD_MSIL1C.xml") ->
     root = _parse_xml(xml_bytes, name)
     level = _product_level(root, name)
     baseline = _baseline(root, name)
-    when = _parse_time(_text(root, "PRODUCT_START_TIME") or _text(root, "DATATAKE_SENSING_START"), "PRODUCT_START_TIME", name)
+    when = _parse_time(
+        _text(root, "PRODUCT_START_TIME") or _text(root, "DATATAKE_SENSING_START"), "PRODUCT_START_TIME", name
+    )
     if when is None:
         raise IngestError(f"{name}: PRODUCT_START_TIME is missing")
     quantification = _quantification(root, level, name)
@@ -180,7 +182,9 @@ def _product_level(root: ET.Element, name: str) -> str:
             return "L2A"
         if "LEVEL1C" in upper or upper.endswith("1C") or "MSIL1C" in upper:
             return "L1C"
-    raise IngestError(f"{name}: not a Sentinel-2 Level-1C or Level-2A product metadata file (root element {_local(root.tag)!r})")
+    raise IngestError(
+        f"{name}: not a Sentinel-2 Level-1C or Level-2A product metadata file (root element {_local(root.tag)!r})"
+    )
 
 
 def _baseline_tuple(baseline: str) -> tuple[int, int]:
@@ -283,7 +287,10 @@ def parse_tile_metadata(xml_bytes: bytes, *, name: str) -> dict[str, Any]:
     """``tile_id``, ``sensing_time`` and (when given) ``crs``, the 10 m ``geoposition`` (ULX, ULY, XDIM,
     YDIM) and ``size`` (NROWS, NCOLS) of a granule's ``MTD_TL.xml``; ``name`` is used in messages."""
     root = _parse_xml(xml_bytes, name)
-    out: dict[str, Any] = {"tile_id": _text(root, "TILE_ID"), "sensing_time": _parse_time(_text(root, "SENSING_TIME"), "SENSING_TIME", name)}
+    out: dict[str, Any] = {
+        "tile_id": _text(root, "TILE_ID"),
+        "sensing_time": _parse_time(_text(root, "SENSING_TIME"), "SENSING_TIME", name),
+    }
     code = _text(root, "HORIZONTAL_CS_CODE")
     if code:
         out["crs"] = code if code.upper().startswith("EPSG:") else f"EPSG:{code}"

@@ -12,8 +12,8 @@ from fis.cli.common import FisGroup
 from fis.cli.db import db
 from fis.cli.demo import demo
 from fis.cli.ingest import ingest
-from fis.cli.serve import serve
 from fis.cli.series import series
+from fis.cli.serve import serve
 from fis.cli.stats import stats
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -49,3 +51,14 @@ class FisGroup(click.Group):
             return super().invoke(ctx)
         except FisError as exc:
             raise click.ClickException(exc.message) from None
+
+
+@contextmanager
+def open_output(output: str) -> Iterator[IO[Any]]:
+    """``-`` is standard output; a file is opened with ``newline=""`` so CSV rows keep their CRLF."""
+    if output == "-":
+        with click.open_file("-", "w", encoding="utf-8") as out:
+            yield out
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            yield out

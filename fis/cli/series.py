@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from fis.cli.common import check_output, close_on_exit, load_settings
+from fis.cli.common import check_output, close_on_exit, load_settings, open_output
 from fis.errors import NotFound
 
 
@@ -63,7 +63,7 @@ def series_list(as_json: bool) -> None:
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 @series.command("show")
@@ -132,13 +132,7 @@ def series_show(
         ),
         include_cloudy=stored_view.include_cloudy if include_cloudy is None else include_cloudy,
     )
-    # open files ourselves so the CSV keeps its \r\n rows (click.open_file has no ``newline``)
-    stream = (
-        open(output, "w", encoding="utf-8", newline="")
-        if output != "-"
-        else click.open_file("-", "w", encoding="utf-8")
-    )
-    with stream as out:
+    with open_output(output) as out:
         if fmt in ("csv", "long_csv"):
             shown = view.apply(observations)
             make = long_csv_lines if fmt == "long_csv" else csv_lines
@@ -186,5 +180,5 @@ def _utc_text(value: Any) -> str:
     import datetime as dt
 
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
     return str(value.strftime("%Y-%m-%d %H:%M"))

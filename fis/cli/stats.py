@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from fis.cli.common import check_output, close_on_exit, fail, load_settings
+from fis.cli.common import check_output, close_on_exit, fail, load_settings, open_output
 from fis.cli.request_options import request_options, scalar_body
 from fis.errors import FisError
 
@@ -49,7 +49,9 @@ def _looks_like_path(value: str) -> bool:
 
 
 @click.command()
-@click.option("--geometry", "geometry", required=True, help="GeoJSON file (Polygon, MultiPolygon, Feature) or a WKT string.")
+@click.option(
+    "--geometry", "geometry", required=True, help="GeoJSON file (Polygon, MultiPolygon, Feature) or a WKT string."
+)
 @click.option("--from", "date_from", required=True, help="First date (ISO 8601, inclusive).")
 @click.option("--to", "date_to", required=True, help="Last date (ISO 8601, inclusive; a date means the whole day).")
 @request_options
@@ -59,8 +61,18 @@ def _looks_like_path(value: str) -> bool:
 @click.option("--percentiles", default=None, metavar="Q,Q,...",
               help="Extra percentiles (0..1) of NDVI and every index, e.g. 0.05,0.5,0.95.")
 @click.option("--histogram-bins", type=int, default=None, help="Histogram of NDVI and every index with N bins.")
-@click.option("--histogram-bin-width", type=float, default=None, help="Histogram with bins of this width (needs --histogram-range).")
-@click.option("--histogram-range", default=None, metavar="LOW,HIGH", help="Histogram range, e.g. -1,1 [default: each date's min,max].")
+@click.option(
+    "--histogram-bin-width",
+    type=float,
+    default=None,
+    help="Histogram with bins of this width (needs --histogram-range).",
+)
+@click.option(
+    "--histogram-range",
+    default=None,
+    metavar="LOW,HIGH",
+    help="Histogram range, e.g. -1,1 [default: each date's min,max].",
+)
 @click.option("--histogram-type", type=click.Choice(["equidistant", "equal_frequency"]), default=None,
               help="Bin layout [default: equidistant].")
 @click.option("--interval", default=None, metavar="DURATION",
@@ -69,30 +81,58 @@ def _looks_like_path(value: str) -> bool:
               help="When the time range is not a whole number of intervals [default: shorten].")
 @click.option("--pick", type=click.Choice(["all", "least_cloudy", "clear_mean"]), default=None,
               help="Which dates make an interval's row [default: all].")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "geojson", "long_csv"]), default="json", show_default=True,
-              help="json: the API response; csv: one row per date; long_csv: one row per date x statistic; "
-                   "geojson: the field as a Feature with the series in its properties.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout).")
-def stats(geometry: str, date_from: str, date_to: str, indices: tuple[str, ...],
-          percentiles: str | None, histogram_bins: int | None, histogram_bin_width: float | None,
-          histogram_range: str | None, histogram_type: str | None, interval: str | None, last_interval: str | None,
-          pick: str | None, fmt: str, output: str, **options: Any) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "geojson", "long_csv"]),
+    default="json",
+    show_default=True,
+    help="json: the API response; csv: one row per date; long_csv: one row per date x statistic; "
+    "geojson: the field as a Feature with the series in its properties.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout)."
+)
+def stats(
+    geometry: str,
+    date_from: str,
+    date_to: str,
+    indices: tuple[str, ...],
+    percentiles: str | None,
+    histogram_bins: int | None,
+    histogram_bin_width: float | None,
+    histogram_range: str | None,
+    histogram_type: str | None,
+    interval: str | None,
+    last_interval: str | None,
+    pick: str | None,
+    fmt: str,
+    output: str,
+    **options: Any,
+) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
     check_output(output)
-    from fis.protocols.native.views import CloudFilter, series_json
     from fis.api.app import create_app
-    from fis.store.db import ensure_migrated
-    from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
     from fis.core.observation import csv_columns
     from fis.core.request import parse_timeseries_request
+    from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
+    from fis.protocols.native.views import CloudFilter, series_json
+    from fis.store.db import ensure_migrated
 
     body: dict[str, Any] = {"geometry": _read_geometry(geometry), "time_range": {"from": date_from, "to": date_to}}
     composite = {
         "indices": _index_options(indices),
-        "statistics": _statistics_options(percentiles, histogram_bins, histogram_bin_width, histogram_range, histogram_type),
+        "statistics": _statistics_options(
+            percentiles, histogram_bins, histogram_bin_width, histogram_range, histogram_type
+        ),
         "aggregation": (
-            None if interval is None and last_interval is None and pick is None
-            else {k: v for k, v in {"interval": interval, "last_interval": last_interval, "pick": pick}.items() if v is not None}
+            None
+            if interval is None and last_interval is None and pick is None
+            else {
+                k: v
+                for k, v in {"interval": interval, "last_interval": last_interval, "pick": pick}.items()
+                if v is not None
+            }
         ),
     }
     body.update(scalar_body(options))
@@ -112,13 +152,13 @@ def stats(geometry: str, date_from: str, date_to: str, indices: tuple[str, ...],
         fail(exc)
     view = CloudFilter.from_parameters(series.parameters)
     observations = list(result.observations)
-    # click.open_file has no ``newline``: open files ourselves so the CSV keeps its \r\n rows
-    stream = open(output, "w", encoding="utf-8", newline="") if output != "-" else click.open_file("-", "w", encoding="utf-8")
-    with stream as out:
+    with open_output(output) as out:
         if fmt in ("csv", "long_csv"):
             shown = view.apply(observations)
             make = long_csv_lines if fmt == "long_csv" else csv_lines
-            for line in make([o for o, _ in shown], cloudy=[c for _, c in shown], columns=csv_columns(series.parameters)):
+            for line in make(
+                [o for o, _ in shown], cloudy=[c for _, c in shown], columns=csv_columns(series.parameters)
+            ):
                 out.write(line)
         else:
             from fis.store.queries import scene_details

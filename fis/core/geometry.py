@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,10 +22,10 @@ import numpy as np
 import pyproj
 import shapely
 from pyproj.exceptions import CRSError
-from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from fis.core.geometry_input import read_geojson, read_wkt, short_repr, type_name
 from fis.errors import InvalidCRS, InvalidGeometry
 
 __all__ = ["AOI", "WGS84", "parse_crs", "parse_geometry", "split_antimeridian", "transform_geometry"]
@@ -90,14 +89,14 @@ def parse_crs(value: str | int | pyproj.CRS | None, *, field: str = "crs") -> py
         crs = value
     elif isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidCRS(
-            f"{field}: {value!r} is not a CRS identifier (got {_type_name(value)}); {_CRS_HINT}",
+            f"{field}: {value!r} is not a CRS identifier (got {type_name(value)}); {_CRS_HINT}",
             field=field,
         )
     else:
         crs = _crs_from_user_input(value, field)
     if not (crs.is_geographic or crs.is_projected):
         raise InvalidCRS(
-            f"{field}: {_short(value)} ({crs.name}) is not a 2D geographic or projected CRS; {_CRS_HINT}",
+            f"{field}: {short_repr(value)} ({crs.name}) is not a 2D geographic or projected CRS; {_CRS_HINT}",
             field=field,
         )
     return crs
@@ -118,7 +117,7 @@ def _crs_from_user_input(value: str | int, field: str) -> pyproj.CRS:
     try:
         return pyproj.CRS.from_user_input(text)
     except CRSError:
-        raise InvalidCRS(f"{field}: {_short(value)} is not a CRS known to PROJ; {_CRS_HINT}", field=field) from None
+        raise InvalidCRS(f"{field}: {short_repr(value)} is not a CRS known to PROJ; {_CRS_HINT}", field=field) from None
 
 
 def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
@@ -143,7 +142,7 @@ def transform_geometry(geom: G, src: pyproj.CRS, dst: pyproj.CRS) -> G:
         return transformer.transform(x, y)
 
     with np.errstate(invalid="ignore", over="ignore"):
-        out = shapely.transform(dense, _xy, interleaved=False)
+        out = shapely.transform(dense, _xy, interleaved=False)  # type: ignore[arg-type]  # stubs: interleaved only
     coords = shapely.get_coordinates(out)
     if coords.size and not np.isfinite(coords).all():
         raise InvalidGeometry(
@@ -169,7 +168,7 @@ def _densify(geom: G, crs: pyproj.CRS) -> G:
         return geom
     dense = shapely.segmentize(geom, step)
     if isinstance(geom, MultiPolygon) and isinstance(dense, Polygon):
-        dense = MultiPolygon([dense])  # GEOS collapses single-part multipolygons
+        return MultiPolygon([dense])  # type: ignore[return-value]  # G is MultiPolygon here; GEOS collapsed it
     return dense
 
 
@@ -200,15 +199,15 @@ def parse_geometry(
                     "send a GeoJSON object or a WKT POLYGON/MULTIPOLYGON",
                     field=field,
                 ) from None
-            geom, crs_member = _from_geojson(value, field, warnings)
+            geom, crs_member = read_geojson(value, field, warnings)
         else:
-            geom, crs_member = _from_wkt(text, field)
+            geom, crs_member = read_wkt(text, field)
     elif isinstance(value, dict):
-        geom, crs_member = _from_geojson(value, field, warnings)
+        geom, crs_member = read_geojson(value, field, warnings)
     else:
         raise InvalidGeometry(
             f"{field}: expected a GeoJSON Polygon, MultiPolygon or Feature object or a WKT string, "
-            f"got {_type_name(value)}",
+            f"got {type_name(value)}",
             field=field,
         )
 
@@ -226,7 +225,9 @@ def parse_geometry(
 
     geom = shapely.force_2d(geom)
     if geom.is_empty:
-        raise InvalidGeometry(f"{field}: the geometry is empty; send a polygon with at least 3 distinct corners", field=field)
+        raise InvalidGeometry(
+            f"{field}: the geometry is empty; send a polygon with at least 3 distinct corners", field=field
+        )
     coords = shapely.get_coordinates(geom)
     if not np.isfinite(coords).all():
         raise InvalidGeometry(
@@ -267,7 +268,7 @@ def split_antimeridian(geom: BaseGeometry) -> PolygonalGeometry | None:
             hole = _unwrap(interior)
             hole[:, 0] += 360.0 * round((centre - float(hole[:, 0].mean())) / 360.0)
             holes.append(hole)
-        unwrapped = Polygon(shell, holes)
+        unwrapped: PolygonalGeometry = Polygon(shell, holes)
         if not unwrapped.is_valid:
             unwrapped = _polygonal_part(shapely.make_valid(unwrapped)) or Polygon()
         for k in (-1, 0, 1):
@@ -369,184 +370,7 @@ def _polygonal_part(geom: BaseGeometry) -> PolygonalGeometry | None:
     return merged if isinstance(merged, (Polygon, MultiPolygon)) else _polygonal_part(merged)
 
 
-# ----------------------------------------------------------------------------------- WKT
-
-
-_SRID_RE = re.compile(r"^SRID=(\d+);(.*)$", re.IGNORECASE | re.DOTALL)
-
-
-def _from_wkt(text: str, field: str) -> tuple[BaseGeometry, str | int | None]:
-    crs_member: int | None = None
-    if not text:
-        raise InvalidGeometry(f"{field}: the geometry is an empty string; send GeoJSON or a WKT POLYGON", field=field)
-    m = _SRID_RE.match(text)
-    if m:
-        crs_member, text = int(m.group(1)), m.group(2).strip()
-    try:
-        with np.errstate(invalid="ignore"):  # NaN coordinates are reported below
-            geom = shapely.from_wkt(text, on_invalid="raise")
-    except (GEOSException, ValueError) as exc:
-        raise InvalidGeometry(
-            f"{field}: {_short(text)} is not valid WKT ({exc}); send e.g. 'POLYGON((x1 y1, x2 y2, x3 y3, x1 y1))'",
-            field=field,
-        ) from None
-    if not isinstance(geom, (Polygon, MultiPolygon)):
-        raise InvalidGeometry(
-            f"{field}: WKT {geom.geom_type.upper()} is not accepted; send a POLYGON or MULTIPOLYGON",
-            field=field,
-        )
-    return geom, crs_member
-
-
-# ------------------------------------------------------------------------------- GeoJSON
-
-
-_ACCEPTED_TYPES = "Polygon, MultiPolygon or a Feature with one of those"
-
-
-def _from_geojson(obj: Any, field: str, warnings: list[str]) -> tuple[BaseGeometry, str | int | None]:
-    if not isinstance(obj, dict):
-        raise InvalidGeometry(f"{field}: expected a GeoJSON object, got {_type_name(obj)}", field=field)
-    crs_member = _crs_member(obj, field)
-    gtype = obj.get("type")
-    if gtype is None:
-        raise InvalidGeometry(f'{field}: GeoJSON object has no "type"; expected {_ACCEPTED_TYPES}', field=field)
-    if gtype == "Feature":
-        inner = obj.get("geometry")
-        if inner is None:
-            raise InvalidGeometry(f"{field}: the Feature has no geometry (null or missing); expected {_ACCEPTED_TYPES}", field=field)
-        if not isinstance(inner, dict):
-            raise InvalidGeometry(f"{field}: Feature.geometry must be a GeoJSON object, got {_type_name(inner)}", field=field)
-        if inner.get("type") == "Feature":
-            raise InvalidGeometry(f"{field}: a Feature's geometry cannot be another Feature", field=field)
-        geom, inner_crs = _from_geojson(inner, field, warnings)
-        return geom, crs_member if crs_member is not None else inner_crs
-    if gtype == "FeatureCollection":
-        raise InvalidGeometry(
-            f"{field}: a FeatureCollection is not accepted here; send one {_ACCEPTED_TYPES}",
-            field=field,
-        )
-    if gtype not in ("Polygon", "MultiPolygon"):
-        raise InvalidGeometry(f"{field}: GeoJSON type {_short(gtype)} is not accepted; expected {_ACCEPTED_TYPES}", field=field)
-    if "coordinates" not in obj or obj["coordinates"] is None:
-        raise InvalidGeometry(f'{field}: the {gtype} has no "coordinates"', field=field)
-    coords = obj["coordinates"]
-    if gtype == "Polygon":
-        return _polygon(coords, field, "coordinates", warnings), crs_member
-    if not isinstance(coords, list):
-        raise InvalidGeometry(
-            f"{field}: MultiPolygon coordinates must be a list of polygons (list of rings of [x, y] positions), "
-            f"got {_type_name(coords)}",
-            field=field,
-        )
-    polys = [_polygon(p, field, f"coordinates[{i}]", warnings) for i, p in enumerate(coords)]
-    polys = [p for p in polys if not p.is_empty]
-    return MultiPolygon(polys), crs_member
-
-
-def _crs_member(obj: dict[str, Any], field: str) -> str | int | None:
-    member = obj.get("crs")
-    if member is None:
-        return None
-    problem = (
-        f'{field}.crs: unsupported GeoJSON crs member {_short(member)}; use {{"type": "name", '
-        f'"properties": {{"name": "urn:ogc:def:crs:EPSG::32633"}}}} or pass "crs" instead'
-    )
-    if not isinstance(member, dict) or not isinstance(member.get("properties"), dict):
-        raise InvalidCRS(problem, field=f"{field}.crs")
-    props = member["properties"]
-    if member.get("type") == "name" and isinstance(props.get("name"), str):
-        return props["name"]
-    if member.get("type") == "EPSG" and isinstance(props.get("code"), int) and not isinstance(props.get("code"), bool):
-        return props["code"]  # pre-2008 GeoJSON form
-    raise InvalidCRS(problem, field=f"{field}.crs")
-
-
-def _polygon(rings: Any, field: str, path: str, warnings: list[str]) -> Polygon:
-    if not isinstance(rings, list):
-        raise InvalidGeometry(
-            f"{field}: {path} must be a list of linear rings (each a list of [x, y] positions), got {_type_name(rings)}",
-            field=field,
-        )
-    if not rings:
-        return Polygon()
-    parsed = [_ring(r, field, f"{path}[{i}]", warnings) for i, r in enumerate(rings)]
-    return Polygon(parsed[0], parsed[1:])
-
-
-def _ring(ring: Any, field: str, path: str, warnings: list[str]) -> list[tuple[float, float]]:
-    """The ring's positions, closed; an unclosed ring is closed with a warning (RFC 7946 requires closure)."""
-    if not isinstance(ring, list) or (ring and not isinstance(ring[0], list)):
-        got = _type_name(ring) if not isinstance(ring, list) else f"a list whose first item is {_type_name(ring[0])}"
-        raise InvalidGeometry(
-            f"{field}: {path} must be a linear ring (a list of [x, y] positions), got {got}; "
-            "check the nesting depth of the coordinates",
-            field=field,
-        )
-    points = [_position(p, field, f"{path}[{i}]") for i, p in enumerate(ring)]
-    closed = not points or points[0] == points[-1]
-    if len(points) + (0 if closed else 1) < 4:
-        raise InvalidGeometry(
-            f"{field}: {path} has {len(points)} positions; a linear ring needs at least 4 "
-            "(3 distinct corners plus the closing position)",
-            field=field,
-        )
-    if not closed:
-        points.append(points[0])
-        warnings.append(
-            f"{field}: {path} was not closed (its last position differs from the first); "
-            "it was closed by repeating the first position"
-        )
-    return points
-
-
-def _position(pos: Any, field: str, path: str) -> tuple[float, float]:
-    if not isinstance(pos, list) or len(pos) < 2:
-        raise InvalidGeometry(
-            f"{field}: {path} must be a position [x, y] (lon/lat when unprojected), got {_short(pos)}; "
-            "check the nesting depth of the coordinates",
-            field=field,
-        )
-    if any(isinstance(v, list) for v in pos):
-        raise InvalidGeometry(
-            f"{field}: {path} is a list of positions where a position [x, y] was expected; "
-            "check the nesting depth of the coordinates",
-            field=field,
-        )
-    for v in pos:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise InvalidGeometry(f"{field}: {path} contains {_short(v)}; coordinates must be numbers", field=field)
-    x, y = float(pos[0]), float(pos[1])
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise InvalidGeometry(
-            f"{field}: {path} is [{x}, {y}]; NaN or infinite coordinates are not allowed, every coordinate must be a finite number",
-            field=field,
-        )
-    return x, y
-
-
 # -------------------------------------------------------------------------------- helpers
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        return f"a string ({_short(value)})"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _num(v: float) -> str:

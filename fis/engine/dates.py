@@ -177,7 +177,7 @@ def mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: Datase
         if not todo:
             break
         parts = read_band_on_grids(asset, [grids[i].window(*windows[i]) for i in todo], cache)  # type: ignore[misc]
-        for i, extra in zip(todo, parts):
+        for i, extra in zip(todo, parts, strict=True):
             rows, cols = windows[i]  # type: ignore[misc]
             np.copyto(result[i][rows, cols], extra, where=gaps[i][rows, cols])
     assert result is not None

@@ -107,7 +107,7 @@ def series_result(
             histograms=r.reduction.histograms,
             interval=r.interval,
         )
-        for r, p in zip(rows, probabilities)
+        for r, p in zip(rows, probabilities, strict=True)
     )
     return SeriesResult(observations=observations, errors=tuple(errors), model=model.name, grid=grid, warnings=warnings)
 

@@ -36,7 +36,7 @@ class Services:
     _lock: Lock = field(default_factory=Lock, repr=False)
 
     @classmethod
-    def create(cls, settings: Settings) -> "Services":
+    def create(cls, settings: Settings) -> Services:
         readers = settings.read_threads + 1  # the read pool, plus the request thread choosing the grid
         limit = _raise_open_file_limit(settings.dataset_cache_size * readers + 256)
         cache_size = max(16, min(settings.dataset_cache_size, (limit - 256) // readers))

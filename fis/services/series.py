@@ -89,7 +89,7 @@ def refresh_series(
     observation (or error) for: later acquisitions, and earlier ones ingested since. Nothing
     stored is recomputed, even if another scene of a stored date was ingested since.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     with sessions() as session:
         series = get_series(session, series_id)
         parameters = dict(series.parameters or {})

@@ -54,9 +54,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed together, or rolled back on any error."""
-    with factory() as session:
-        with session.begin():
-            yield session
+    with factory() as session, session.begin():
+        yield session
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
@@ -113,7 +112,9 @@ def ensure_migrated(engine: Engine) -> None:
     try:
         current = current_revision(engine)
     except Exception as exc:  # noqa: BLE001 - connection problems of any driver
-        raise StorageError(f"database {engine.url.render_as_string(hide_password=True)} is unreachable: {exc}") from None
+        raise StorageError(
+            f"database {engine.url.render_as_string(hide_password=True)} is unreachable: {exc}"
+        ) from None
     head = head_revision(engine)
     if current != head:
         raise StorageError(

@@ -19,11 +19,11 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from fis.core.scenes import SceneRecord
 from fis.core.observation import Observation, ObservationError, SeriesResult
+from fis.core.scenes import SceneRecord
+from fis.core.timerange import TimeRange
 from fis.store.orm import TimeSeries
 from fis.store.queries import errors_of, observations_of
-from fis.core.timerange import TimeRange
 
 #: geometries (EPSG:4326) closer than this, vertex by vertex, are the same field
 GEOMETRY_TOLERANCE = 1e-9
@@ -151,4 +151,4 @@ def merge(part: StoredPart | None, fresh: SeriesResult) -> SeriesResult:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

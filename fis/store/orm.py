@@ -92,7 +92,7 @@ class Base(DeclarativeBase):
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class BBoxMixin:
@@ -153,7 +153,7 @@ class TimeSeries(BBoxMixin, Base):
     #: the request Feature's ``properties``, kept for the GeoJSON export
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
-    observations: Mapped[list["ObservationRow"]] = relationship(
+    observations: Mapped[list[ObservationRow]] = relationship(
         back_populates="timeseries", cascade="all, delete-orphan", passive_deletes=True,
         order_by="ObservationRow.date",
     )
@@ -211,4 +211,4 @@ class ObservationRow(Base):
     __table_args__ = (UniqueConstraint("timeseries_id", "date"),)
 
 
-__all__ = ["Base", "Scene", "TimeSeries", "ObservationRow", "GeometryType", "BANDS"]
+__all__ = ["BANDS", "Base", "GeometryType", "ObservationRow", "Scene", "TimeSeries"]

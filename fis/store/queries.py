@@ -12,13 +12,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from fis.core.bands import BANDS
-from fis.core.scenes import BandAsset, SceneRecord
-from fis.errors import NotFound
 from fis.core.observation import Observation, ObservationError, PixelCounts, SeriesResult
-from fis.store.orm import ObservationRow, Scene, TimeSeries
+from fis.core.scenes import BandAsset, SceneRecord
 from fis.core.stats import NDVI_STATISTICS
 from fis.core.timerange import TimeRange
-
+from fis.errors import NotFound
+from fis.store.orm import ObservationRow, Scene, TimeSeries
 
 # --- scenes -----------------------------------------------------------------------------------
 
@@ -50,7 +49,7 @@ def upsert_scene(session: Session, record: SceneRecord) -> bool:
     row.assets = assets
     row.properties = properties
     row.source = record.source
-    row.updated_at = dt.datetime.now(dt.timezone.utc)
+    row.updated_at = dt.datetime.now(dt.UTC)
     session.flush()
     return created
 
@@ -91,7 +90,9 @@ def find_scenes(
     postgis = session.get_bind().dialect.name == "postgresql"
     if geometry_4326 is not None:
         min_x, min_y, max_x, max_y = geometry_4326.bounds
-        query = query.where(Scene.max_lon >= min_x, Scene.min_lon <= max_x, Scene.max_lat >= min_y, Scene.min_lat <= max_y)
+        query = query.where(
+            Scene.max_lon >= min_x, Scene.min_lon <= max_x, Scene.max_lat >= min_y, Scene.min_lat <= max_y
+        )
         if postgis:
             query = query.where(func.ST_Intersects(Scene.footprint, func.ST_GeomFromText(geometry_4326.wkt, 4326)))
     if postgis or geometry_4326 is None:
@@ -104,7 +105,9 @@ def find_scenes(
     return [scene_record(row) for row in rows]
 
 
-def register_cloud_layers(session: Session, scene_id: str, assets: dict[str, BandAsset], properties: dict[str, Any]) -> None:
+def register_cloud_layers(
+    session: Session, scene_id: str, assets: dict[str, BandAsset], properties: dict[str, Any]
+) -> None:
     """Attach precomputed CLP/CLM assets and their settings to a scene (caller commits)."""
     row = session.get(Scene, scene_id)
     if row is None:
@@ -213,7 +216,9 @@ def get_series(session: Session, series_id: str) -> TimeSeries:
         select(TimeSeries).where(TimeSeries.id == series_id).options(selectinload(TimeSeries.observations))
     ).first()
     if series is None:
-        raise NotFound(f"time series {series_id!r} not found; list stored series with GET /api/v1/timeseries", field="id")
+        raise NotFound(
+            f"time series {series_id!r} not found; list stored series with GET /api/v1/timeseries", field="id"
+        )
     return series
 
 
@@ -238,7 +243,9 @@ def observation_counts(session: Session, series_ids: Sequence[str]) -> dict[str,
     if not series_ids:
         return {}
     rows = session.execute(
-        select(ObservationRow.timeseries_id, func.count()).where(ObservationRow.timeseries_id.in_(series_ids)).group_by(ObservationRow.timeseries_id)
+        select(ObservationRow.timeseries_id, func.count())
+        .where(ObservationRow.timeseries_id.in_(series_ids))
+        .group_by(ObservationRow.timeseries_id)
     )
     return {sid: int(n) for sid, n in rows}
 
@@ -306,4 +313,4 @@ def _observation(row: ObservationRow) -> Observation:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

@@ -35,6 +35,7 @@ from fis.core.geometry import AOI, parse_crs, parse_geometry
 from fis.core.options import PIXEL_RULES
 from fis.core.request.checks import MAX_DISK_RADIUS, MAX_RESOLUTION
 from fis.core.request.errors import Hint, translate
+from fis.core.request.names import MAX_NAME_LENGTH, NAME_PATTERN, parse_series_name
 from fis.core.request.options import (
     MAX_INDICES,
     MAX_PERCENTILES,
@@ -42,7 +43,6 @@ from fis.core.request.options import (
     parse_statistics,
 )
 from fis.core.request.value import CloudMaskSettings, TimeseriesRequest
-from fis.core.request.names import MAX_NAME_LENGTH, NAME_PATTERN, parse_series_name
 from fis.core.stats import HISTOGRAM_TYPES, MAX_BINS
 from fis.core.timerange import TimeRange, parse_time_range
 from fis.errors import InvalidGeometry, InvalidInput
@@ -138,7 +138,9 @@ class StatisticsBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    percentiles: Annotated[list[Annotated[float, Field(ge=0, le=1), _Number]], Field(max_length=MAX_PERCENTILES)] | None = Field(None, description="Fractions 0..1, e.g. [0.05, 0.5, 0.95].")
+    percentiles: (
+        Annotated[list[Annotated[float, Field(ge=0, le=1), _Number]], Field(max_length=MAX_PERCENTILES)] | None
+    ) = Field(None, description="Fractions 0..1, e.g. [0.05, 0.5, 0.95].")
     histogram: HistogramBody | None = None
 
     @model_validator(mode="before")
@@ -297,7 +299,9 @@ class TimeseriesBody(BaseModel):
             cloud_mask=CloudMaskSettings(
                 threshold=_MASK.threshold if self.cloud_threshold is None else self.cloud_threshold,
                 resolution=_MASK.resolution if self.cloud_mask_resolution is None else self.cloud_mask_resolution,
-                average_over=_MASK.average_over if self.cloud_mask_average_over is None else self.cloud_mask_average_over,
+                average_over=_MASK.average_over
+                if self.cloud_mask_average_over is None
+                else self.cloud_mask_average_over,
                 dilation_size=_MASK.dilation_size if self.cloud_mask_dilation is None else self.cloud_mask_dilation,
             ),
             max_cloud_fraction=None if self.max_cloud_fraction is None else float(self.max_cloud_fraction),

@@ -79,7 +79,7 @@ def translate(error: ValidationError, model: type[BaseModel], *, what: str = "re
 
 def _unknown(items: list[ErrorDetails], model: type[BaseModel]) -> InvalidInput:
     parent = tuple(items[0]["loc"][:-1])
-    holder, _, _ = _field(model, parent + ("",)) if parent else (model, None, "")
+    holder, _, _ = _field(model, (*parent, "")) if parent else (model, None, "")
     accepted = list(holder.model_fields)
     names = sorted(str(d["loc"][-1]) for d in items if tuple(d["loc"][:-1]) == parent)
     hints = []

@@ -6,6 +6,7 @@ The pydantic body model (:mod:`fis.core.request.body`) calls them in its validat
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -75,8 +76,10 @@ def parse_statistics(value: Any) -> tuple[tuple[float, ...], HistogramSpec | Non
     unknown = sorted(str(k) for k in value if k not in STATISTICS_KEYS)
     if unknown:
         raise InvalidInput(
-            f"statistics: unknown key(s) {', '.join(map(repr, unknown))}; accepted keys are {', '.join(STATISTICS_KEYS)}",
-            field=f"statistics.{unknown[0]}", details={"unknown": unknown, "accepted": list(STATISTICS_KEYS)},
+            f"statistics: unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"accepted keys are {', '.join(STATISTICS_KEYS)}",
+            field=f"statistics.{unknown[0]}",
+            details={"unknown": unknown, "accepted": list(STATISTICS_KEYS)},
         )
     return _percentiles(value.get("percentiles")), (
         None if value.get("histogram") is None else parse_histogram(value["histogram"])
@@ -139,7 +142,9 @@ def parse_histogram(value: Any) -> HistogramSpec:
     low, high = value.get("low"), value.get("high")
     if (low is None) != (high is None):
         missing = "high" if high is None else "low"
-        raise InvalidInput(f"{key}.{missing}: low and high come together; give both or neither", field=f"{key}.{missing}")
+        raise InvalidInput(
+            f"{key}.{missing}: low and high come together; give both or neither", field=f"{key}.{missing}"
+        )
     if low is not None:
         low = _number(low, f"{key}.low", lo=-math.inf, hi=None, lo_inclusive=False, what="a finite number")
         high = _number(high, f"{key}.high", lo=-math.inf, hi=None, lo_inclusive=False, what="a finite number")
@@ -147,9 +152,15 @@ def parse_histogram(value: Any) -> HistogramSpec:
             raise InvalidInput(f"{key}: low ({low:g}) must be less than high ({high:g})", field=f"{key}.low")
     if given == ["bins"]:
         bins = value["bins"]
-        if isinstance(bins, bool) or not isinstance(bins, (int, float)) or not float(bins).is_integer() or not 1 <= bins <= MAX_BINS:
+        if (
+            isinstance(bins, bool)
+            or not isinstance(bins, (int, float))
+            or not float(bins).is_integer()
+            or not 1 <= bins <= MAX_BINS
+        ):
             raise InvalidInput(
-                f"{key}.bins: {_describe(bins)} is not accepted; use an integer from 1 to {MAX_BINS}", field=f"{key}.bins"
+                f"{key}.bins: {_describe(bins)} is not accepted; use an integer from 1 to {MAX_BINS}",
+                field=f"{key}.bins",
             )
         return HistogramSpec(type=kind, bins=int(bins), low=low, high=high)
     if given == ["bin_width"]:
@@ -176,7 +187,9 @@ def parse_histogram(value: Any) -> HistogramSpec:
             f"{key}.edges: must be a list of 2 to {MAX_BINS + 1} increasing numbers, e.g. [-1, 0, 0.3, 0.6, 1]",
             field=f"{key}.edges",
         )
-    numbers = [_number(e, f"{key}.edges", lo=-math.inf, hi=None, lo_inclusive=False, what="a finite number") for e in edges]
-    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+    numbers = [
+        _number(e, f"{key}.edges", lo=-math.inf, hi=None, lo_inclusive=False, what="a finite number") for e in edges
+    ]
+    if any(b <= a for a, b in itertools.pairwise(numbers)):
         raise InvalidInput(f"{key}.edges: {edges!r} is not strictly increasing", field=f"{key}.edges")
     return HistogramSpec(type=kind, edges=tuple(numbers))

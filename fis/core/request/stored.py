@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from fis.core.expressions import BUILTIN_INDICES
@@ -19,6 +20,7 @@ from fis.core.request.body import TimeseriesBody
 from fis.core.request.errors import translate
 from fis.core.request.value import TimeseriesRequest
 from fis.core.timerange import TimeRange
+from fis.errors import InvalidInput
 
 #: body key -> key inside the stored ``cloud_mask`` object
 CLOUD_MASK_KEYS: dict[str, str] = {
@@ -55,9 +57,12 @@ def request_from_stored(
     ``geometry_4326`` is the stored geometry (lon/lat) or an :class:`AOI`; the stored ``crs`` only
     described the original coordinates.
     """
-    aoi = geometry_4326 if isinstance(geometry_4326, AOI) else AOI(
-        geometry=geometry_4326, crs=WGS84, geometry_4326=geometry_4326
-    )
+    if isinstance(geometry_4326, AOI):
+        aoi = geometry_4326
+    elif isinstance(geometry_4326, (Polygon, MultiPolygon)):
+        aoi = AOI(geometry=geometry_4326, crs=WGS84, geometry_4326=geometry_4326)
+    else:
+        raise InvalidInput(f"stored geometry: a {geometry_4326.geom_type} is not a polygon", field="geometry")
     body = {**stored_body(parameters), "geometry": aoi, "time_range": time_range}
     body.pop("crs", None)
     try:

@@ -75,7 +75,12 @@ def geojson_feature(series_body: dict[str, Any]) -> dict[str, Any]:
     original = series_body.get("properties") or {}
     series = {key: value for key, value in series_body.items() if key not in ("geometry", "properties")}
     properties = {**original, **series}
-    return {"type": "Feature", "id": series_body.get("id"), "geometry": series_body["geometry"], "properties": properties}
+    return {
+        "type": "Feature",
+        "id": series_body.get("id"),
+        "geometry": series_body["geometry"],
+        "properties": properties,
+    }
 
 
 def _drain(buffer: io.StringIO) -> str:

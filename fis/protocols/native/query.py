@@ -95,5 +95,7 @@ class SeriesListQuery(Query):
     format: Annotated[Literal["json"] | None, BeforeValidator(_lower)] = Field(
         None, description="json (the list has no other format)."
     )
-    limit: Annotated[Limit | None, BeforeValidator(_integer)] = Field(None, description="Items per page [default: FIS_PAGE_SIZE].")
+    limit: Annotated[Limit | None, BeforeValidator(_integer)] = Field(
+        None, description="Items per page [default: FIS_PAGE_SIZE]."
+    )
     offset: Annotated[Offset | None, BeforeValidator(_integer)] = Field(0, description="Items to skip.")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from typing import Any
-
 from urllib.parse import quote
 
 from flask import Request, Response, jsonify, url_for
 from werkzeug.utils import secure_filename
 
-from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
 from fis.core.observation import Observation, ObservationError, csv_columns
-from fis.store.orm import TimeSeries
+from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
 from fis.protocols.native.query import SeriesQuery
+from fis.store.orm import TimeSeries
 
 
 @dataclass(frozen=True)
@@ -26,14 +25,14 @@ class CloudFilter:
     include_cloudy: bool = False
 
     @classmethod
-    def from_parameters(cls, parameters: dict[str, Any]) -> "CloudFilter":
+    def from_parameters(cls, parameters: dict[str, Any]) -> CloudFilter:
         return cls(
             max_cloud_fraction=parameters.get("max_cloud_fraction"),
             max_cloud_probability=parameters.get("max_cloud_probability"),
             include_cloudy=bool(parameters.get("include_cloudy", False)),
         )
 
-    def override(self, request: Request) -> "CloudFilter":
+    def override(self, request: Request) -> CloudFilter:
         """Query parameters ``max_cloud_fraction``, ``max_cloud_probability``, ``include_cloudy`` win (an empty or
         ``null`` threshold clears the stored one); any other parameter than those and ``format`` is a 400."""
         query = SeriesQuery.from_args(request.args)
@@ -49,7 +48,12 @@ class CloudFilter:
     def apply(self, observations: list[Observation]) -> list[tuple[Observation, bool]]:
         """(observation, cloudy) pairs to show, dates ascending."""
         pairs = [
-            (o, o.is_cloudy(max_cloud_fraction=self.max_cloud_fraction, max_cloud_probability=self.max_cloud_probability))
+            (
+                o,
+                o.is_cloudy(
+                    max_cloud_fraction=self.max_cloud_fraction, max_cloud_probability=self.max_cloud_probability
+                ),
+            )
             for o in sorted(observations, key=lambda o: o.date)
         ]
         return pairs if self.include_cloudy else [(o, c) for o, c in pairs if not c]
@@ -182,8 +186,8 @@ def geojson_response(body: dict[str, Any], *, status: int = 200) -> Response:
 def _utc_iso(value: datetime.datetime) -> str:
     """ISO 8601 in UTC with a ``Z``; SQLite hands back naive datetimes, which are UTC."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _geojson(series: TimeSeries) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def equal_frequency_histogram(values: np.ndarray, bins: int) -> list[dict[str, f
     counts = np.diff(np.append(starts, v.size)).astype(np.float64)
     return [
         {"lowEdge": float(v[s]), "mean": float(total / count), "count": float(count)}
-        for s, total, count in zip(starts, sums, counts)
+        for s, total, count in zip(starts, sums, counts, strict=True)
     ]
 
 
@@ -77,8 +77,8 @@ def streaming_histogram(
     if uniq.size > presummary:
         lo, hi = float(uniq[0]), float(uniq[-1])
         cell = np.minimum(((uniq - lo) / (hi - lo) * presummary).astype(np.int64), presummary - 1)
-        c = np.bincount(cell, weights=counts, minlength=presummary)
-        s = np.bincount(cell, weights=sums, minlength=presummary)
+        c: np.ndarray = np.bincount(cell, weights=counts, minlength=presummary)
+        s: np.ndarray = np.bincount(cell, weights=sums, minlength=presummary)
         keep = c > 0
         counts, sums = c[keep], s[keep]
         uniq = sums / counts
@@ -86,16 +86,16 @@ def streaming_histogram(
     weights = [float(x) for x in counts]
     n = len(centres)
     if n <= bins:
-        return [{"value": c, "count": w} for c, w in zip(centres, weights)]
-    nxt = list(range(1, n)) + [-1]
-    prv = [-1] + list(range(n - 1))
+        return [{"value": c, "count": w} for c, w in zip(centres, weights, strict=True)]
+    nxt = [*range(1, n), -1]
+    prv = [-1, *range(n - 1)]
     alive = [True] * n
     version = [0] * n
     heap = [(centres[i + 1] - centres[i], i, 0, 0) for i in range(n - 1)]
     heapq.heapify(heap)
     left = n
     while left > bins:
-        gap, i, vi, vj = heapq.heappop(heap)
+        _, i, vi, vj = heapq.heappop(heap)
         j = nxt[i]
         if not alive[i] or j < 0 or version[i] != vi or version[j] != vj:
             continue
