@@ -164,7 +164,7 @@ def write_scene(
 
 def build_archive(out_dir: Path) -> dict[str, Path]:
     """Write the four scenes into ``out_dir``; scene id -> STAC item path."""
-    utc = dt.timezone.utc
+    utc = dt.UTC
     return {
         SCENE_CLEAR: write_scene(
             out_dir, SCENE_CLEAR, dt.datetime(2023, 6, 1, 10, 0, tzinfo=utc), VEGETATION, (500000.0, 500600.0),

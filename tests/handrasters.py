@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 from affine import Affine
 
-from fis.core.bands import BANDS
-from fis.core.scenes import SceneRecord
 from fis.catalog.stac import scene_from_item
+from fis.core.bands import BANDS
 from fis.core.request import TimeseriesRequest, parse_timeseries_request
+from fis.core.scenes import SceneRecord
 from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 X0, Y0 = 500000.0, 5000000.0
 N = 10
 

@@ -34,7 +34,7 @@ from pyproj import Transformer
 
 from fis.core.bands import BANDS, NATIVE_RESOLUTION
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 X0, Y0 = 500000.0, 5000000.0
 SIZE_M = 120.0  # 12 x 12 at 10 m, 6 x 6 at 20 m, 2 x 2 at 60 m
 CRS = "EPSG:32633"

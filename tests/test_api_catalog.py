@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from shapely.geometry import shape
 
 from fis_archive import (  # noqa: F401 - fixtures
     SCENE_CLEAR,
@@ -17,7 +18,6 @@ from fis_archive import (  # noqa: F401 - fixtures
     field_lonlat,
     ingested,
 )
-from shapely.geometry import shape
 
 FIELD_BBOX = ",".join(f"{v:.6f}" for v in shape(field_lonlat()).bounds)
 

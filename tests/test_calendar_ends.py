@@ -11,7 +11,7 @@ from fis.core.timerange import TimeRange
 from fis.store.incremental import covered_dates
 from fis_archive import DATE_CLEAR, DATE_CLOUDY, DATE_MOSAIC, archive, ingested, request_body  # noqa: F401
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.mark.parametrize(

@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 import rasterio
 
-from fis.core.bands import BANDS
 from fis.catalog.stac import scene_from_item
-from fis.engine.clouds import load_model
+from fis.core.bands import BANDS
 from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
+from fis.engine.clouds import load_model
 from fis.engine.engine import Engine
 from handrasters import CLEAR, CLOUDY, make_request, ring
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 X0, Y0 = 500000.0, 5000000.0
 N = 20  # 10 m pixels per side
 WHEN = dt.datetime(2023, 6, 5, 10, 0, tzinfo=UTC)

@@ -25,12 +25,12 @@ import rasterio
 from click.testing import CliRunner, Result
 from shapely.geometry import shape
 
-from fis.core.bands import BANDS
 from fis.cli import main
+from fis.config import Settings
+from fis.core.bands import BANDS
+from fis.demo.synthetic import BandRaster, grid_transform, write_stac_scene
 from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings
 from fis.engine.clouds import cloud_mask, load_model
-from fis.config import Settings
-from fis.demo.synthetic import BandRaster, grid_transform, write_stac_scene
 from fis_archive import (  # fixtures
     DATE_CLEAR,
     DATE_CLOUDY,
@@ -53,7 +53,7 @@ CELL_PX = 16
 #: share of the cloudy spectrum per 160 m cell (None = no data in every band)
 WEIGHTS: list[list[float | None]] = [[0.0, 0.3, 0.5], [0.65, 0.8, 1.0], [0.45, None, 0.2]]
 ALL_IDS = (*SCENE_IDS, GRAD)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 # --------------------------------------------------------------------------- the archive
@@ -446,9 +446,9 @@ VERY_CLEAR: dict[str, float] = {
 
 
 def test_clp_zero_is_a_clear_probability_not_no_data(app: Any, tmp_path: Path) -> None:
+    from fis.engine.engine import Engine
     from fis.services.ingest import ingest
     from fis.store.queries import find_scenes
-    from fis.engine.engine import Engine
     from handrasters import make_request
 
     rasters = {

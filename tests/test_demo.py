@@ -20,8 +20,8 @@ from shapely.geometry import box, shape
 
 from fis.core.bands import BANDS
 from fis.demo.archive import DemoArchive, build_demo_archive
-from fis.errors import InvalidInput
 from fis.demo.synthetic import grid_transform
+from fis.errors import InvalidInput
 
 SIZE = 60
 ORIGIN = (500000.0, 5100000.0)

@@ -15,11 +15,11 @@ import rasterio
 from affine import Affine
 from pyproj import CRS
 
-from fis.core.scenes import BandAsset
-from fis.engine.grid import Grid
 from fis.core.radiometry import Radiometry
-from fis.engine.raster import DatasetCache, read_band_on_grids
+from fis.core.scenes import BandAsset
 from fis.engine.dates import mosaic
+from fis.engine.grid import Grid
+from fis.engine.raster import DatasetCache, read_band_on_grids
 
 X0, Y0 = 500_000.0, 5_100_000.0  # multiples of 160 m, like the cloud grid's cells
 

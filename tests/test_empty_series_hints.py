@@ -14,7 +14,7 @@ from fis.services.hints import coverage_hints
 from fis.store.queries import Coverage, archive_coverage
 from fis_archive import CRS, HEIGHT_M, Y_TOP, archive, field_lonlat, ingested  # noqa: F401
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 COVERAGE = Coverage(
     bounds=(15.0, 45.0, 15.5, 45.25),
     first=dt.datetime(2023, 6, 1, 10, tzinfo=UTC),

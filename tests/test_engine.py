@@ -18,10 +18,10 @@ from pyproj import Transformer
 from shapely.geometry import shape
 
 from fis.core.bands import BANDS
-from fis.engine.clouds import load_model
-from fis.errors import RequestTooLarge
 from fis.core.observation import PixelCounts
+from fis.engine.clouds import load_model
 from fis.engine.engine import Engine
+from fis.errors import RequestTooLarge
 from handrasters import (
     CLEAR,
     CLOUDY,
@@ -371,10 +371,10 @@ def test_no_scene_gives_no_observations(tmp_path: Path, engine: Engine) -> None:
 
 
 def test_polygon_touching_no_scene_gives_no_observations_through_the_catalog(tmp_path: Path) -> None:
-    from fis.services.ingest import ingest
     from fis.config import Settings
-    from fis.store.db import upgrade
+    from fis.services.ingest import ingest
     from fis.services.runtime import Services
+    from fis.store.db import upgrade
 
     write_scene(tmp_path / "archive", "S1")
     services = Services.create(Settings(data_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}"))

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from fis.core.bands import BANDS
-from fis.engine.clouds import load_model
 from fis.core.observation import PixelCounts
+from fis.engine.clouds import load_model
 from fis.engine.engine import Engine
 from handrasters import (
     CLEAR,

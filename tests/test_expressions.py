@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fis.errors import InvalidInput
 from fis.core.expressions import BUILTIN_INDICES, builtin_index, custom_index, parse_expression
+from fis.errors import InvalidInput
 
 # two pixels with hand-picked reflectances (float64: the evaluator computes in float64)
 F64 = {

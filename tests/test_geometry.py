@@ -10,8 +10,8 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from fis.errors import InvalidCRS, InvalidGeometry, InvalidInput
 from fis.core.geometry import AOI, WGS84, parse_crs, parse_geometry, transform_geometry
+from fis.errors import InvalidCRS, InvalidGeometry, InvalidInput
 
 SQUARE = [[[10.0, 45.0], [10.01, 45.0], [10.01, 45.01], [10.0, 45.01], [10.0, 45.0]]]
 SQUARE_GJ = {"type": "Polygon", "coordinates": SQUARE}

@@ -30,17 +30,17 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from fis.core.scenes import SceneRecord
 from fis.catalog.stac import scene_from_item
-from fis.engine.clouds import load_model
-from fis.errors import InvalidGeometry
 from fis.core.geometry import parse_geometry, split_antimeridian
 from fis.core.observation import PixelCounts
+from fis.core.scenes import SceneRecord
 from fis.demo.synthetic import BandRaster, grid_transform, write_stac_scene
+from fis.engine.clouds import load_model
 from fis.engine.engine import Engine
+from fis.errors import InvalidGeometry
 from handrasters import make_request, ring
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 WHEN = dt.datetime(2023, 6, 5, 10, 0, tzinfo=UTC)
 TIME_RANGE = {"from": "2023-06-01", "to": "2023-06-30"}
 TOL = 1e-7

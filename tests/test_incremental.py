@@ -96,12 +96,12 @@ def test_refresh_adds_exactly_the_newly_ingested_date(ingested: Any, tmp_path: P
     body = response.get_json()
     assert (body["reused"], body["computed"]) == (3, 0)
     assert reads == []
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     assert body["time_range"]["to"].startswith(today)
     # a new scene after the range
     new = tmp_path / "new"
     new.mkdir()
-    write_scene(new, "S2A_MSIL1C_20230701_T33TWN", dt.datetime(2023, 7, 1, 10, 0, tzinfo=dt.timezone.utc), VEGETATION,
+    write_scene(new, "S2A_MSIL1C_20230701_T33TWN", dt.datetime(2023, 7, 1, 10, 0, tzinfo=dt.UTC), VEGETATION,
                 (500000.0, 500600.0), baseline="05.09", tile="33TWN")
     ingest_into(ingested, new)
     response = client.post(f"/api/v1/timeseries/{created['id']}/refresh")

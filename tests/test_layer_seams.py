@@ -10,13 +10,13 @@ import pytest
 from shapely.geometry import box, mapping
 
 from fis.catalog.stac import scene_from_item
+from fis.core.request import parse_timeseries_request
+from fis.demo.archive import build_demo_archive
 from fis.engine.cloudlayers import CloudLayerSettings, layer_properties, write_layers
 from fis.engine.clouds import cloud_mask, load_model
-from fis.demo.archive import build_demo_archive
+from fis.engine.engine import Engine
 from fis.engine.layermosaic import NO_OWNER, bounding_window, exact_cells, layer_owner, take_owned
 from fis.engine.raster import DatasetCache, read_band_on_grids
-from fis.core.request import parse_timeseries_request
-from fis.engine.engine import Engine
 
 N = NO_OWNER
 

@@ -29,15 +29,15 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Polygon, box
 
+from conftest import SHARED_DATA
 from fis.core.bands import BANDS
+from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
 from fis.protocols.sentinelhub_fis.histograms import (
     equal_frequency_histogram,
     equidistant_histogram,
     streaming_histogram,
 )
 from fis.protocols.sentinelhub_fis.response import channel_statistics
-from fis.demo.synthetic import BandRaster, grid_transform, reflectance_to_dn, write_stac_scene
-from conftest import SHARED_DATA
 from fis_archive import (  # noqa: F401 - fixtures
     DATE_CLEAR,
     DATE_CLOUDY,
@@ -52,7 +52,7 @@ from fis_archive import (  # noqa: F401 - fixtures
 )
 from handrasters import CLEAR
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 OGC = "{http://www.opengis.net/ogc}"
 TOL = 1e-6
 

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 from shapely.geometry import box, mapping
 
+from fis.core.stats import HistogramSpec, weighted_quantile
 from fis.engine.clouds import load_model
-from fis.errors import InvalidInput
+from fis.engine.engine import Engine
 from fis.engine.grid import Grid, pixel_weights
 from fis.engine.reductions import DatePixels, StatisticsOptions, reduce_date
-from fis.core.stats import HistogramSpec, weighted_quantile
-from fis.engine.engine import Engine
-from handrasters import X0, Y0, make_request, ring, polygon, write_scene
+from fis.errors import InvalidInput
+from handrasters import X0, Y0, make_request, polygon, ring, write_scene
 
 BOX = (X0 + 22.5, Y0 - 42.5, X0 + 42.5, Y0 - 22.5)
 FRACTIONS = {2: 0.75, 3: 1.0, 4: 0.25}

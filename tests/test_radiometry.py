@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fis.core.bands import BANDS
 from fis.catalog.stac import iter_item_dicts, scene_from_item
-from fis.engine.clouds import load_model
+from fis.core.bands import BANDS
 from fis.core.radiometry import (
     Radiometry,
     baseline_has_offset,
@@ -19,6 +18,7 @@ from fis.core.radiometry import (
     radiometry_for_asset,
 )
 from fis.demo.synthetic import reflectance_to_dn
+from fis.engine.clouds import load_model
 from fis.engine.engine import Engine
 from handrasters import CLEAR, CLOUDY, UTC, make_request, pixel_rect, polygon, write_scene
 

@@ -66,8 +66,8 @@ def reference(shared_data: Path) -> Reference:
 @pytest.fixture(scope="module")
 def client(reference: Reference, tmp_path_factory: pytest.TempPathFactory):
     from fis.api.app import create_app
-    from fis.services.ingest import ingest
     from fis.config import Settings
+    from fis.services.ingest import ingest
     from fis.store.db import upgrade
 
     root = tmp_path_factory.mktemp("reference")
@@ -76,7 +76,7 @@ def client(reference: Reference, tmp_path_factory: pytest.TempPathFactory):
         dn = np.rint(reference.scenes[i].astype(np.float64) * 10000)
         assert dn.min() >= 1 and dn.max() <= 65534  # no pixel collides with no-data
         bands = {band: BandRaster(dn[..., k].astype(np.uint16), reference.transform) for k, band in enumerate(BANDS)}
-        when = dt.datetime.fromisoformat(acquired).replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.fromisoformat(acquired).replace(tzinfo=dt.UTC)
         write_stac_scene(
             archive, f"S2A_MSIL1C_{acquired[:10].replace('-', '')}_T33TWM", when, bands,
             crs="EPSG:32633", processing_baseline="02.01", mgrs_tile="33TWM",

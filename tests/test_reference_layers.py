@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from fis.core.bands import BANDS
-from fis.engine.cloudlayers import CloudLayerSettings
 from fis.demo.synthetic import BandRaster, write_stac_scene
+from fis.engine.cloudlayers import CloudLayerSettings
 from test_reference import ACQUISITIONS, CLOUDY_DATES, Reference, reference  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.reference
@@ -30,17 +30,17 @@ TOLERANCE = 0.05
 
 @pytest.fixture(scope="module")
 def services(reference: Reference, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from fis.services.ingest import ingest
     from fis.config import Settings
-    from fis.store.db import upgrade
+    from fis.services.ingest import ingest
     from fis.services.runtime import Services
+    from fis.store.db import upgrade
 
     root = tmp_path_factory.mktemp("reference-layers")
     archive = root / "archive"
     for i, acquired in enumerate(ACQUISITIONS):  # the writer of tests/test_reference.py
         dn = np.rint(reference.scenes[i].astype(np.float64) * 10000)
         bands = {band: BandRaster(dn[..., k].astype(np.uint16), reference.transform) for k, band in enumerate(BANDS)}
-        when = dt.datetime.fromisoformat(acquired).replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.fromisoformat(acquired).replace(tzinfo=dt.UTC)
         write_stac_scene(
             archive, f"S2A_MSIL1C_{acquired[:10].replace('-', '')}_T33TWM", when, bands,
             crs="EPSG:32633", processing_baseline="02.01", mgrs_tile="33TWM",
@@ -57,8 +57,8 @@ def services(reference: Reference, tmp_path_factory: pytest.TempPathFactory) -> 
 def both_paths(svc: Any, geometry: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Observations by date with the layers and without them (mask computed at request time)."""
     from fis.core.request import parse_timeseries_request
-    from fis.store.queries import find_scenes
     from fis.engine.engine import Engine
+    from fis.store.queries import find_scenes
 
     request = parse_timeseries_request(
         {"geometry": geometry, "crs": "EPSG:32633", "time_range": {"from": "2015-07-01", "to": "2015-09-30"}}
@@ -121,8 +121,8 @@ def test_layer_probability_is_the_on_the_fly_probability_to_one_clp_step(service
     0.020/0.024, 0.027/0.032 for 07-11, 07-31, 08-20, 08-30, 09-09). Per pixel SH's CLP differs
     by up to 0.43 at cloud edges: its 160 m cells are not aligned with ours."""
     from fis.core.request import parse_timeseries_request
-    from fis.store.queries import find_scenes
     from fis.engine.engine import Engine
+    from fis.store.queries import find_scenes
 
     request = parse_timeseries_request(
         {"geometry": box(reference, 0, 0, 101, 100), "crs": "EPSG:32633", "time_range": {"from": "2015-07-01", "to": "2015-09-30"}}

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from fis.errors import InvalidCRS, InvalidGeometry, InvalidInput, InvalidTimeRange
 from fis.core.request import (
     ACCEPTED_KEYS,
     CloudMaskSettings,
@@ -16,6 +15,7 @@ from fis.core.request import (
     parse_threshold,
     parse_timeseries_request,
 )
+from fis.errors import InvalidCRS, InvalidGeometry, InvalidInput, InvalidTimeRange
 
 GEOM = {"type": "Polygon", "coordinates": [[[10.0, 45.0], [10.01, 45.0], [10.01, 45.01], [10.0, 45.01], [10.0, 45.0]]]}
 UTM = {"type": "Polygon", "coordinates": [[[500000, 5000000], [500100, 5000000], [500100, 5000100], [500000, 5000000]]]}
@@ -40,8 +40,8 @@ def test_minimal_request_defaults():
     assert req.max_cloud_fraction is None and req.max_cloud_probability is None
     assert req.include_cloudy is False
     assert req.aoi.crs.to_string() == "EPSG:4326"
-    assert req.time_range.start == datetime(2015, 7, 1, tzinfo=timezone.utc)
-    assert req.time_range.end == datetime(2015, 9, 30, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert req.time_range.start == datetime(2015, 7, 1, tzinfo=UTC)
+    assert req.time_range.end == datetime(2015, 9, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 def test_full_request_and_parameters():

@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from fis.core.bands import BANDS
-from fis.catalog.sources import discover_sources, read_scenes
-from fis.services.ingest import ingest
 from fis.catalog.safe import scene_from_safe
 from fis.catalog.safe_metadata import band_files, parse_product_metadata
-from fis.engine.clouds import load_model
-from fis.errors import IngestError
+from fis.catalog.sources import discover_sources, read_scenes
+from fis.core.bands import BANDS
 from fis.core.radiometry import Radiometry
 from fis.core.request import parse_timeseries_request
-from fis.store.queries import count_scenes, find_scenes
+from fis.engine.clouds import load_model
 from fis.engine.engine import Engine
+from fis.errors import IngestError
+from fis.services.ingest import ingest
+from fis.store.queries import count_scenes, find_scenes
 from handrasters import CLEAR
 from safeproducts import (
     SIZE_M,
@@ -39,7 +39,7 @@ from safeproducts import (
     zip_safe,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TOL = 1e-6  # float32 reflectance
 ALL_13 = {band: -1000.0 for band in BANDS}
 

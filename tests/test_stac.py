@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from fis.core.bands import BANDS
 from fis.catalog.sources import read_scenes
 from fis.catalog.stac import iter_item_dicts, resolve_href, scene_from_item
+from fis.core.bands import BANDS
 from fis.errors import IngestError
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")

@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from fis.core.scenes import BandAsset
 from fis.catalog.stac_api import parse_bbox_option, read_stac_api
 from fis.cli import main
+from fis.core.scenes import BandAsset
 from fis.errors import InvalidInput, InvalidTimeRange
 from fis_archive import (  # noqa: F401 - fixtures
     DATE_CLEAR,
     DATE_CLOUDY,
     DATE_MOSAIC,
+    FIELD_UTM,
     SCENE_CLEAR,
     SCENE_CLOUDY,
     SCENE_IDS,
-    FIELD_UTM,
     archive,
     assert_observation_matches,
 )
@@ -200,8 +200,8 @@ def test_unreachable_or_unauthorised_href_fails_its_date_only(archive: Path, sta
     from dataclasses import replace
 
     from fis.catalog.stac import scene_from_item
-    from fis.engine.clouds import load_model
     from fis.core.request import parse_timeseries_request
+    from fis.engine.clouds import load_model
     from fis.engine.engine import Engine
 
     items = {i["id"]: i for i in archive_items(archive)}

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from fis.core.aggregation import Aggregation, covered_range, intervals, parse_aggregation, parse_duration
-from fis.errors import InvalidInput
 from fis.core.request import parse_timeseries_request
 from fis.core.stats import HistogramSpec, histogram, percentile_key, percentiles
 from fis.core.timerange import TimeRange
+from fis.errors import InvalidInput
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 VALUES = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0, 5.0])  # sorted: 1 1 2 3 3 4 5 5 5 6 9
 
 

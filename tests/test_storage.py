@@ -140,8 +140,8 @@ def _tables(engine: Any) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade(database_url: str) -> None:
-    from fis.store.db import current_revision, downgrade, ensure_migrated, head_revision, make_engine, upgrade
     from fis.errors import StorageError
+    from fis.store.db import current_revision, downgrade, ensure_migrated, head_revision, make_engine, upgrade
 
     engine = make_engine(database_url)
     try:

@@ -15,7 +15,6 @@ from pyproj import Transformer
 from shapely.geometry import Point, shape
 
 from fis.core.bands import BANDS, COMMON_NAMES
-from fis.errors import InvalidInput
 from fis.demo.synthetic import (
     COG_MEDIA_TYPE,
     BandRaster,
@@ -24,8 +23,9 @@ from fis.demo.synthetic import (
     reflectance_to_dn,
     write_stac_scene,
 )
+from fis.errors import InvalidInput
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 WHEN = dt.datetime(2023, 6, 1, 10, 5, 21, tzinfo=UTC)
 X0, Y0 = 500000.0, 5100000.0
 

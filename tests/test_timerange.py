@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from fis.errors import InvalidInput, InvalidTimeRange
 from fis.core.timerange import MAX_DATETIME, MIN_DATETIME, TimeRange, parse_datetime, parse_interval, parse_time_range
+from fis.errors import InvalidInput, InvalidTimeRange
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def dt(*args: int) -> datetime:
