@@ -48,7 +48,9 @@ grep -m1 "^demo archive" demo.log
 
 echo "== fis db upgrade"
 "$fis" db upgrade | tee upgrade.log
-grep -q "at revision 0002" upgrade.log
+"$fis" db current | tee current.log
+# at the newest migration shipped in the wheel: "current: 0004  head: 0004"
+grep -Eq "^current: ([0-9a-z_]+)  head: \1$" current.log || { echo "FAIL: not at the head revision"; exit 1; }
 
 echo "== fis ingest"
 "$fis" ingest archive 2>/dev/null | tee ingest.log
