@@ -27,21 +27,6 @@ def json_body(request: Request) -> Any:
         ) from None
 
 
-def int_arg(request: Request, name: str, *, default: int, minimum: int = 0, maximum: int | None = None) -> int:
-    """An integer query parameter within bounds."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name}={raw!r} is not an integer", field=name) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise InvalidInput(f"query parameter {name}={value} must be {bound}", field=name)
-    return value
-
-
 def wants_csv(request: Request) -> bool:
     """True for ``?format=csv`` or an ``Accept`` header that prefers text/csv over JSON."""
     fmt = request.args.get("format")

@@ -130,7 +130,8 @@ def _unexpected(exc: Exception) -> Response:
 
 
 def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI path items of this blueprint (merged into ``fis.api.openapi_spec``)."""
+    """The OpenAPI path items of this blueprint (merged into ``fis.api.openapi_spec``; the body is the
+    ``FisResponse`` model of :mod:`fis.protocols.sentinelhub_fis.schemas`)."""
     layers = ", ".join(f"`{name}` ({layer.description}; {len(layer.channels)} channel(s) + dataMask)"
                        for name, layer in LAYERS.items())
 
@@ -167,36 +168,6 @@ def openapi_paths() -> dict[str, Any]:
         query("EXCEPTIONS", "Error format: XML (OGC ServiceExceptionReport, default) or application/json.",
               {"type": "string", "enum": ["XML", "application/json"], "default": "XML"}),
     ]
-    stats = {
-        "type": "object",
-        "required": ["min", "max", "mean", "stDev"],
-        "properties": {k: {"type": "number"} for k in ("min", "max", "mean", "stDev")},
-        "description": "Over the valid pixels of the date; stDev is the population standard deviation.",
-    }
-    bin_schema = {
-        "oneOf": [
-            {"type": "object", "required": ["lowEdge", "mean", "count"],
-             "properties": {"lowEdge": {"type": "number"}, "mean": {"type": "number"}, "count": {"type": "number"}}},
-            {"type": "object", "required": ["value", "count"],
-             "properties": {"value": {"type": "number"}, "count": {"type": "number"}}},
-        ]
-    }
-    entry = {
-        "type": "object",
-        "required": ["date", "basicStats"],
-        "properties": {
-            "date": {"type": "string", "format": "date"},
-            "basicStats": stats,
-            "histogram": {"type": "object", "required": ["bins"],
-                          "properties": {"bins": {"type": "array", "items": bin_schema}}},
-        },
-    }
-    body = {
-        "type": "object",
-        "description": "One key per channel, C0..Cn (the last one is dataMask); each a list of dates, newest first.",
-        "patternProperties": {"^C[0-9]+$": {"type": "array", "items": entry}},
-        "additionalProperties": False,
-    }
     example = {
         "C0": [{"date": "2017-01-31", "basicStats": {"min": 0.78775, "max": 0.78775, "mean": 0.78775, "stDev": 0.0},
                 "histogram": {"bins": [{"value": 0.78775, "count": 1.0}]}}],
@@ -223,7 +194,8 @@ def openapi_paths() -> dict[str, Any]:
                                              "schema": {"type": "string"}},
                             WARNINGS_HEADER: {"description": "Notices about the geometry (e.g. repaired).",
                                               "schema": {"type": "string"}}},
-                "content": {"application/json": {"schema": body, "example": example}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FisResponse"},
+                                             "example": example}}},
         "400": error("A FIS parameter is missing or not accepted; `locator` (XML) / `field` (JSON) names it."),
         "413": error("The geometry needs more pixels than FIS_MAX_PIXELS at RESOLUTION, or the body is too large."),
         "500": error("Unexpected error."),

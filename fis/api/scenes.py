@@ -11,12 +11,12 @@ from flask import Blueprint, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 from shapely.geometry import mapping
 
-from fis.api.body import int_arg
 from fis.api.context import services
 from fis.core.bands import BANDS
 from fis.core.scenes import SceneRecord
 from fis.core.timerange import parse_interval
 from fis.errors import InvalidInput, NotFound
+from fis.protocols.native.query import ScenesQuery
 from fis.store.queries import find_scenes, get_scene
 
 blueprint = Blueprint("scenes", __name__, url_prefix="/api/v1/scenes")
@@ -66,11 +66,11 @@ def scene_feature(scene: SceneRecord) -> dict[str, Any]:
 @blueprint.get("")
 def list_scenes() -> ResponseReturnValue:
     svc = services()
-    area = parse_bbox(request.args.get("bbox"))
-    datetime_text = request.args.get("datetime")
-    interval = parse_interval(datetime_text, field="datetime") if datetime_text else None
-    limit = int_arg(request, "limit", default=100, minimum=1, maximum=10000)
-    offset = int_arg(request, "offset", default=0)
+    query = ScenesQuery.from_args(request.args)
+    area = parse_bbox(query.bbox)
+    interval = parse_interval(query.datetime, field="datetime") if query.datetime else None
+    limit = 100 if query.limit is None else query.limit
+    offset = query.offset or 0
     with svc.sessions() as session:
         scenes = find_scenes(session, area, interval, limit=limit + 1, offset=offset)
     more = len(scenes) > limit

@@ -51,6 +51,7 @@ Threshold = Annotated[
 ]
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
 Limit = Annotated[int, Field(ge=1, le=1000), Hint("an integer from 1 to 1000")]
+SceneLimit = Annotated[int, Field(ge=1, le=10000), Hint("an integer from 1 to 10000")]
 Offset = Annotated[int, Field(ge=0), Hint("an integer >= 0")]
 
 
@@ -74,17 +75,25 @@ class SeriesQuery(Query):
     model_config = ConfigDict(title="SeriesQuery")
 
     format: Annotated[Literal[FORMATS] | None, BeforeValidator(_lower)] = Field(  # type: ignore[valid-type]
-        None, description="json, csv, long_csv or geojson [default: from the Accept header, else json]."
+        None,
+        description="Response format: `json` (default), `csv` (one row per observation), `long_csv` (one row per "
+                    "observation and statistic) or `geojson` (the series' geometry as a GeoJSON Feature with the JSON "
+                    "body, minus the geometry, in its properties); case-insensitive. Without it an Accept header "
+                    "preferring text/csv or application/geo+json over application/json selects csv or geojson; "
+                    "anything else gives JSON.",
     )
     max_cloud_fraction: Threshold = Field(
         None, description="Observations with a larger cloudy-pixel share are cloudy; empty or null clears the "
-                          "stored threshold [default: the stored one]."
+                          "stored threshold [default: the stored one].", examples=[0.2]
     )
     max_cloud_probability: Threshold = Field(
         None, description="Observations whose P(cloud) is larger are cloudy; empty or null clears the stored "
-                          "threshold [default: the stored one]."
+                          "threshold [default: the stored one].", examples=[0.5]
     )
-    include_cloudy: Flag = Field(None, description="Show cloudy observations too [default: the stored choice].")
+    include_cloudy: Flag = Field(
+        None, description="Show cloudy observations (flagged) instead of leaving them out: true/false, 1/0 or yes/no, "
+                          "case-insensitive [default: the stored choice].", examples=["true"]
+    )
 
 
 class SeriesListQuery(Query):
@@ -93,9 +102,27 @@ class SeriesListQuery(Query):
     model_config = ConfigDict(title="SeriesListQuery")
 
     format: Annotated[Literal["json"] | None, BeforeValidator(_lower)] = Field(
-        None, description="json (the list has no other format)."
+        None, description="Only JSON; export one series as CSV with GET /api/v1/timeseries/{series_id}?format=csv."
     )
     limit: Annotated[Limit | None, BeforeValidator(_integer)] = Field(
         None, description="Items per page [default: FIS_PAGE_SIZE]."
     )
+    offset: Annotated[Offset | None, BeforeValidator(_integer)] = Field(0, description="Items to skip.")
+
+
+class ScenesQuery(Query):
+    """``GET /api/v1/scenes``: a page of the registered scenes, optionally within a box and a time interval."""
+
+    model_config = ConfigDict(title="ScenesQuery")
+
+    bbox: str | None = Field(
+        None, description="minlon,minlat,maxlon,maxlat: only scenes whose footprint intersects this box.",
+        examples=["14.99,46.04,15.01,46.06"], json_schema_extra={"pattern": r"^[^,]+,[^,]+,[^,]+,[^,]+$"},
+    )
+    datetime: str | None = Field(
+        None, description='STAC-style interval: "2023-04-01/2023-04-30", "../2023-04-30", "2023-04-01/..", or one '
+                          "date (that whole day) or date-time (that instant); ends inclusive, UTC.",
+        examples=["2023-04-01/2023-04-30"],
+    )
+    limit: Annotated[SceneLimit | None, BeforeValidator(_integer)] = Field(100, description="Page size.")
     offset: Annotated[Offset | None, BeforeValidator(_integer)] = Field(0, description="Items to skip.")
