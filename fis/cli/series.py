@@ -35,6 +35,7 @@ def series() -> None:
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print the list as JSON (the API's list items).")
 def series_list(as_json: bool) -> None:
     """List stored series, newest first: id, name, created, date range, observation dates, area in ha."""
+    from fis.core.geometry import geodesic_area_ha
     from fis.protocols.native.views import series_summary
     from fis.store.queries import list_series, observation_counts
 
@@ -58,7 +59,7 @@ def series_list(as_json: bool) -> None:
                 str(time_range.get("from", ""))[:10],
                 str(time_range.get("to", ""))[:10],
                 str(counts.get(row.id, 0)),
-                f"{area_ha(row.geometry):.2f}",
+                f"{geodesic_area_ha(row.geometry):.2f}",
             )
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
@@ -171,14 +172,6 @@ def series_delete(series_id: str, yes: bool) -> None:
     with transaction(svc.sessions) as session:
         delete_series(session, series_id)
     click.echo(f"deleted time series {label}")
-
-
-def area_ha(geometry_4326: Any) -> float:
-    """Geodesic area of a lon/lat geometry in hectares (WGS 84 ellipsoid)."""
-    from pyproj import Geod
-
-    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(geometry_4326)
-    return abs(area) / 10_000
 
 
 def _utc_text(value: Any) -> str:
