@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from fis import __version__
 from fis.core.bands import BANDS
 from fis.api.ogc import openapi_paths as ogc_fis_paths
+from fis.api.openapi_web import web_paths
 from fis.core.observation import CSV_COLUMNS
 from fis.core.aggregation import LAST_INTERVAL, PICKS
 from fis.protocols.native.export import FORMATS, LONG_CSV_COLUMNS
@@ -1012,6 +1013,7 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             {"name": "timeseries", "description": "Compute, store, show, export and delete time series."},
             {"name": "scenes", "description": "The registered archive."},
             {"name": "meta", "description": "Health and this document."},
+            {"name": "web", "description": "Helpers of the web page at /: its settings and reading a field file."},
             {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
         ],
         "paths": {
@@ -1023,6 +1025,7 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             f"{API}/scenes/{{scene_id}}": _scene_item_path(),
             f"{API}/scenes/{{scene_id}}/{{layer}}": _scene_layer_path(),
             f"{API}/openapi.json": _openapi_path(),
+            **web_paths(API),
             **ogc_fis_paths(),
         },
         "components": components(),

@@ -11,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, request, send_from_directory
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from fis.api.body import json_body
@@ -52,7 +52,8 @@ def content_security_policy(settings: Settings) -> str:
 @blueprint.get("/")
 def index() -> Response:
     """The page (``/?series=<id>`` opens a stored series)."""
-    response = send_from_directory(STATIC, "index.html", max_age=0)
+    response = Response((STATIC / "index.html").read_bytes(), mimetype="text/html")
+    response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = content_security_policy(services().settings)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"

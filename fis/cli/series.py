@@ -28,7 +28,7 @@ def _not_found(series_id: str) -> click.ClickException:
 
 @click.group()
 def series() -> None:
-    """Stored time series: list, show/export, delete."""
+    """Stored time series: list, show/export, plot, rename, delete."""
 
 
 @series.command("list")
@@ -150,6 +150,69 @@ def series_show(
         else:
             document = series_json(stored, observations, errors, view, details, base_url=svc.settings.public_url)
             out.write(json.dumps(geojson_feature(document) if fmt == "geojson" else document, indent=2) + "\n")
+
+
+@series.command("plot")
+@click.argument("series_id")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True, help="The PNG file to write."
+)
+@click.option(
+    "--max-cloud-fraction",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Dates with a larger cloudy-pixel share are cloudy [default: the stored value].",
+)
+@click.option(
+    "--max-cloud-probability",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Dates whose averaged-vector P(cloud) is larger are cloudy [default: the stored value].",
+)
+@click.option("--width", type=click.IntRange(200, 4000), default=1200, show_default=True, help="Pixels.")
+@click.option("--height", type=click.IntRange(200, 4000), default=800, show_default=True, help="Pixels.")
+@click.option("--dpi", type=click.IntRange(50, 600), default=100, show_default=True, help="Dots per inch (text size).")
+def series_plot(
+    series_id: str,
+    output: str,
+    max_cloud_fraction: float | None,
+    max_cloud_probability: float | None,
+    width: int,
+    height: int,
+    dpi: int,
+) -> None:
+    """Draw the NDVI profile as a PNG, like GET /api/v1/timeseries/ID/plot.png: all dates, and cloudy dates masked."""
+    from fis.protocols.native.plot import Thresholds, profile_png
+    from fis.protocols.native.views import CloudFilter
+    from fis.store.queries import get_series, observations_of
+
+    check_output(output)
+    svc = _services()
+    with svc.sessions() as session:
+        try:
+            stored = get_series(session, series_id)
+        except NotFound:
+            raise _not_found(series_id) from None
+        observations = observations_of(stored)
+    stored_view = CloudFilter.from_parameters(stored.parameters)
+    view = CloudFilter(
+        max_cloud_fraction=stored_view.max_cloud_fraction if max_cloud_fraction is None else max_cloud_fraction,
+        max_cloud_probability=(
+            stored_view.max_cloud_probability if max_cloud_probability is None else max_cloud_probability
+        ),
+        include_cloudy=True,
+    )
+    png = profile_png(
+        view.apply(observations),
+        Thresholds(view.max_cloud_fraction, view.max_cloud_probability),
+        title=f"NDVI profile: {stored.name or stored.id}",
+        width=width,
+        height=height,
+        dpi=dpi,
+    )
+    with click.open_file(output, "wb") as out:
+        out.write(png)
+    click.echo(f"wrote {output} ({width} x {height} px)", err=output == "-")
 
 
 @series.command("delete")

@@ -54,7 +54,7 @@ def parse_field_file(data: bytes, filename: str, *, field: str = "file") -> Pars
         path.write_bytes(data)
         source = _shapefile_in_zip(path, filename, field) if suffix == ".zip" else str(path)
         geometry, crs = _one_geometry(source, filename, kind, field)
-    return ParsedField(parse_geometry(mapping(geometry), crs=crs, field=field))
+    return ParsedField(parse_geometry(shapely.to_geojson(geometry), crs=crs, field=field))
 
 
 def parse_field_geometry(value: Any, crs: Any = None, *, field: str = "geometry") -> ParsedField:
