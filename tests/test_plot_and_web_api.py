@@ -31,13 +31,13 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-def series_id(ingested: Any) -> str:  # noqa: F811
+def series_id(ingested: Any) -> str:
     response = ingested.test_client().post("/api/v1/timeseries", json=request_body(max_cloud_fraction=0.5))
     assert response.status_code == 201
     return str(response.get_json()["id"])
 
 
-def test_plot_png_has_the_requested_size(ingested: Any, series_id: str) -> None:  # noqa: F811
+def test_plot_png_has_the_requested_size(ingested: Any, series_id: str) -> None:
     client = ingested.test_client()
     response = client.get(f"/api/v1/timeseries/{series_id}/plot.png?width=640&height=480")
     assert response.status_code == 200 and response.mimetype == "image/png"
@@ -48,7 +48,7 @@ def test_plot_png_has_the_requested_size(ingested: Any, series_id: str) -> None:
     assert _png_size(big_text.data) == (300, 200)
 
 
-def test_plot_png_threshold_changes_the_figure(ingested: Any, series_id: str) -> None:  # noqa: F811
+def test_plot_png_threshold_changes_the_figure(ingested: Any, series_id: str) -> None:
     client = ingested.test_client()
     stored = client.get(f"/api/v1/timeseries/{series_id}/plot.png?width=400&height=300").data
     again = client.get(f"/api/v1/timeseries/{series_id}/plot.png?width=400&height=300&max_cloud_fraction=0.5").data
@@ -69,7 +69,7 @@ def test_plot_png_threshold_changes_the_figure(ingested: Any, series_id: str) ->
     ],
 )
 def test_plot_png_rejects_bad_parameters(
-    ingested: Any, series_id: str, query: str, field: str, words: str  # noqa: F811
+    ingested: Any, series_id: str, query: str, field: str, words: str
 ) -> None:
     response = ingested.test_client().get(f"/api/v1/timeseries/{series_id}/plot.png?{query}")
     assert response.status_code == 400
@@ -77,13 +77,13 @@ def test_plot_png_rejects_bad_parameters(
     assert error["field"] == field and words in error["message"]
 
 
-def test_plot_png_of_an_unknown_series_is_404(ingested: Any) -> None:  # noqa: F811
+def test_plot_png_of_an_unknown_series_is_404(ingested: Any) -> None:
     response = ingested.test_client().get("/api/v1/timeseries/00000000-0000-0000-0000-000000000000/plot.png")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
 
 
-def test_cli_series_plot(ingested: Any, series_id: str, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_series_plot(ingested: Any, series_id: str, tmp_path: Path) -> None:
     settings = ingested.extensions["fis"].settings
     env = {"FIS_DATABASE_URL": settings.effective_database_url, "FIS_DATA_DIR": str(settings.data_dir)}
     out = tmp_path / "profile.png"

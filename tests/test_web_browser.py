@@ -57,7 +57,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def server(tmp_path: Path, archive: Path) -> Iterator[str]:  # noqa: F811
+def server(tmp_path: Path, archive: Path) -> Iterator[str]:
     """A fis server (waitress, in a thread) on a free port of 127.0.0.1 over the small synthetic archive."""
     from waitress import create_server
 
@@ -110,7 +110,7 @@ class Watched:
 
 
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the test server on 127.0.0.1
+    with urllib.request.urlopen(url, timeout=30) as response:
         body: bytes = response.read()
         return body
 

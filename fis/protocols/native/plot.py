@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -68,9 +69,9 @@ def profile_png(
     top.set_title("All dates", loc="left", fontsize="medium")
     bottom.set_title("Cloudy dates masked", loc="left", fontsize="medium")
     if dates:
-        locator = AutoDateLocator()
+        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
         bottom.xaxis.set_major_locator(locator)
-        bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        bottom.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     figure.suptitle(title)
     figure.supxlabel(thresholds.caption(sum(cloudy), len(pairs)), fontsize="small")
     buffer = io.BytesIO()
@@ -87,27 +88,16 @@ def _panel(
     if not observations:
         axes.text(0.5, 0.5, "no observations", transform=axes.transAxes, ha="center", va="center")
         return
-    mean = [_value(o, "mean") for o in observations]
-    low = [_value(o, "p10") for o in observations]
-    high = [_value(o, "p90") for o in observations]
-    keep = [not (masked and c) for c in cloudy]
-    line_dates = [d for d, k in zip(dates, keep, strict=True) if k]
-    axes.fill_between(
-        line_dates,
-        [v for v, k in zip(low, keep, strict=True) if k],
-        [v for v, k in zip(high, keep, strict=True) if k],
-        color=_BAND, alpha=0.6, linewidth=0, label="p10-p90",
-    )
-    axes.plot(
-        line_dates, [v for v, k in zip(mean, keep, strict=True) if k],
-        color=_LINE, marker="o", markersize=3, linewidth=1.2, label="mean",
-    )
-    cloudy_dates = [d for d, c in zip(dates, cloudy, strict=True) if c]
-    if cloudy_dates:
+    days = np.array(dates, dtype="datetime64[D]")
+    mean, low, high = (np.array([_value(o, s) for o in observations]) for s in ("mean", "p10", "p90"))
+    marked = np.array(cloudy, dtype=bool)
+    keep = ~marked if masked else np.ones_like(marked)
+    axes.fill_between(days[keep], low[keep], high[keep], color=_BAND, alpha=0.6, linewidth=0, label="p10-p90")
+    axes.plot(days[keep], mean[keep], color=_LINE, marker="o", markersize=3, linewidth=1.2, label="mean")
+    if marked.any():
         axes.plot(
-            cloudy_dates, [v for v, c in zip(mean, cloudy, strict=True) if c],
-            linestyle="none", marker="x", markersize=6, color=_CLOUDY, alpha=0.5 if masked else 1.0,
-            label="cloudy (masked)" if masked else "cloudy",
+            days[marked], mean[marked], linestyle="none", marker="x", markersize=6, color=_CLOUDY,
+            alpha=0.5 if masked else 1.0, label="cloudy (masked)" if masked else "cloudy",
         )
     axes.legend(loc="best", fontsize="small")
 

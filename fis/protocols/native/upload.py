@@ -101,7 +101,8 @@ def _one_geometry(source: str, filename: str, kind: str, field: str) -> tuple[An
             meta, _, geometries, _ = read_layer(source, read_geometry=True, columns=[])
     except (DataSourceError, DataLayerError) as exc:
         reason = str(exc).replace(source, filename).split("; It might help")[0]  # not our temporary path
-        raise InvalidInput(f"{field}: {filename!r} cannot be read as a {kind} ({reason}); {_ACCEPTED}", field=field) from None
+        message = f"{field}: {filename!r} cannot be read as a {kind} ({reason}); {_ACCEPTED}"
+        raise InvalidInput(message, field=field) from None
     if len(geometries) != 1:
         raise InvalidInput(
             f"{field}: the {kind} {filename!r} has {len(geometries)} features; send one feature, the field's polygon",
