@@ -40,6 +40,10 @@ class Settings:
     page_size: int = 50
     #: Base URL used for links in output made outside an HTTP request (``fis stats``).
     public_url: str = "http://127.0.0.1:8080"
+    #: Base map of the web page: an XYZ tile URL template (``https://tiles.example.org/{z}/{x}/{y}.png``); empty = none.
+    basemap_url: str = ""
+    #: Attribution shown under the base map (required by most tile providers).
+    basemap_attribution: str = ""
 
     @property
     def effective_database_url(self) -> str:

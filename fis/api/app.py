@@ -14,10 +14,12 @@ from fis.api.ogc import blueprint as ogc_fis
 from fis.api.openapi import blueprint as openapi
 from fis.api.scenes import blueprint as scenes
 from fis.api.timeseries import blueprint as timeseries
+from fis.api.web import basemap_origin
+from fis.api.web import blueprint as web
 from fis.config import Settings
 from fis.services.runtime import Services
 
-BLUEPRINTS = (health, openapi, scenes, timeseries, ogc_fis)
+BLUEPRINTS = (health, openapi, scenes, timeseries, ogc_fis, web)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -25,6 +27,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or Settings.from_env()
     if overrides:
         settings = replace(settings, **overrides)
+    basemap_origin(settings)  # a bad FIS_BASEMAP_URL stops the start, not the first page view
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

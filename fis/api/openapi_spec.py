@@ -16,6 +16,7 @@ from fis import __version__
 from fis.api.ogc import openapi_paths as ogc_fis_paths
 from fis.api.openapi_examples import API, REQUEST_EXAMPLES, response_example
 from fis.api.schemas import Error, Health, SceneFeature, SceneFeatureCollection
+from fis.api.openapi_web import web_paths
 from fis.core.observation import CSV_COLUMNS
 from fis.core.request import TimeseriesBody
 from fis.protocols.native.export import LONG_CSV_COLUMNS
@@ -335,9 +336,10 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             {"name": "timeseries", "description": "Compute, store, show, export and delete time series."},
             {"name": "scenes", "description": "The registered archive."},
             {"name": "meta", "description": "Health and this document."},
+            {"name": "web", "description": "Helpers of the web page at /: its settings and reading a field file."},
             {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
         ],
-        "paths": {**paths(server_url), **ogc_fis_paths()},
+        "paths": {**paths(server_url), **web_paths(API), **ogc_fis_paths()},
         "components": {
             "schemas": model_schemas(*MODELS),
             "parameters": {"SeriesId": {"name": "series_id", "in": "path", "required": True,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from fis.api.body import json_body, response_format
+from fis.protocols.native.plot import DEFAULT_DPI, DEFAULT_HEIGHT, DEFAULT_WIDTH, Thresholds, profile_png
+from fis.protocols.native.query import PlotQuery, SeriesListQuery
+from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.api.context import services
 from fis.core.observation import Observation, SeriesResult
 from fis.core.request import parse_series_name, parse_timeseries_request
 from fis.errors import InvalidInput
-from fis.protocols.native.query import SeriesListQuery
-from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.store.db import transaction
 from fis.store.queries import (
     delete_series,
@@ -102,6 +103,25 @@ def get_timeseries(series_id: str) -> ResponseReturnValue:
     if fmt == "geojson":
         return geojson_response(body)
     return jsonify(body)
+
+
+@blueprint.get("/<series_id>/plot.png")
+def plot_timeseries(series_id: str) -> ResponseReturnValue:
+    """The NDVI profile as a PNG: all dates, and the cloudy dates masked (thresholds and size from the query)."""
+    query = PlotQuery.from_args(request.args)
+    with services().sessions() as session:
+        series = get_series(session, series_id)
+        observations = observations_of(series)
+    view = CloudFilter.from_parameters(series.parameters).with_thresholds(query)
+    png = profile_png(
+        CloudFilter(view.max_cloud_fraction, view.max_cloud_probability, include_cloudy=True).apply(observations),
+        Thresholds(view.max_cloud_fraction, view.max_cloud_probability),
+        title=f"NDVI profile: {series.name or series.id}",
+        width=query.width or DEFAULT_WIDTH,
+        height=query.height or DEFAULT_HEIGHT,
+        dpi=query.dpi or DEFAULT_DPI,
+    )
+    return Response(png, mimetype="image/png")
 
 
 def _details(observations: list[Observation]) -> dict[str, dict[str, Any]]:

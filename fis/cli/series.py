@@ -28,13 +28,14 @@ def _not_found(series_id: str) -> click.ClickException:
 
 @click.group()
 def series() -> None:
-    """Stored time series: list, show/export, delete."""
+    """Stored time series: list, show/export, plot, rename, delete."""
 
 
 @series.command("list")
 @click.option("--json", "as_json", is_flag=True, default=False, help="Print the list as JSON (the API's list items).")
 def series_list(as_json: bool) -> None:
     """List stored series, newest first: id, name, created, date range, observation dates, area in ha."""
+    from fis.core.geometry import geodesic_area_ha
     from fis.protocols.native.views import series_summary
     from fis.store.queries import list_series, observation_counts
 
@@ -58,7 +59,7 @@ def series_list(as_json: bool) -> None:
                 str(time_range.get("from", ""))[:10],
                 str(time_range.get("to", ""))[:10],
                 str(counts.get(row.id, 0)),
-                f"{area_ha(row.geometry):.2f}",
+                f"{geodesic_area_ha(row.geometry):.2f}",
             )
         )
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
@@ -145,6 +146,69 @@ def series_show(
             out.write(json.dumps(geojson_feature(document) if fmt == "geojson" else document, indent=2) + "\n")
 
 
+@series.command("plot")
+@click.argument("series_id")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True, help="The PNG file to write."
+)
+@click.option(
+    "--max-cloud-fraction",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Dates with a larger cloudy-pixel share are cloudy [default: the stored value].",
+)
+@click.option(
+    "--max-cloud-probability",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Dates whose averaged-vector P(cloud) is larger are cloudy [default: the stored value].",
+)
+@click.option("--width", type=click.IntRange(200, 4000), default=1200, show_default=True, help="Pixels.")
+@click.option("--height", type=click.IntRange(200, 4000), default=800, show_default=True, help="Pixels.")
+@click.option("--dpi", type=click.IntRange(50, 600), default=100, show_default=True, help="Dots per inch (text size).")
+def series_plot(
+    series_id: str,
+    output: str,
+    max_cloud_fraction: float | None,
+    max_cloud_probability: float | None,
+    width: int,
+    height: int,
+    dpi: int,
+) -> None:
+    """Draw the NDVI profile as a PNG, like GET /api/v1/timeseries/ID/plot.png: all dates, and cloudy dates masked."""
+    from fis.protocols.native.plot import Thresholds, profile_png
+    from fis.protocols.native.views import CloudFilter
+    from fis.store.queries import get_series, observations_of
+
+    check_output(output)
+    svc = _services()
+    with svc.sessions() as session:
+        try:
+            stored = get_series(session, series_id)
+        except NotFound:
+            raise _not_found(series_id) from None
+        observations = observations_of(stored)
+    stored_view = CloudFilter.from_parameters(stored.parameters)
+    view = CloudFilter(
+        max_cloud_fraction=stored_view.max_cloud_fraction if max_cloud_fraction is None else max_cloud_fraction,
+        max_cloud_probability=(
+            stored_view.max_cloud_probability if max_cloud_probability is None else max_cloud_probability
+        ),
+        include_cloudy=True,
+    )
+    png = profile_png(
+        view.apply(observations),
+        Thresholds(view.max_cloud_fraction, view.max_cloud_probability),
+        title=f"NDVI profile: {stored.name or stored.id}",
+        width=width,
+        height=height,
+        dpi=dpi,
+    )
+    with click.open_file(output, "wb") as out:
+        out.write(png)
+    click.echo(f"wrote {output} ({width} x {height} px)", err=output == "-")
+
+
 @series.command("delete")
 @click.argument("series_id")
 @click.option("--yes", is_flag=True, default=False, help="Do not ask for confirmation.")
@@ -165,14 +229,6 @@ def series_delete(series_id: str, yes: bool) -> None:
     with transaction(svc.sessions) as session:
         delete_series(session, series_id)
     click.echo(f"deleted time series {label}")
-
-
-def area_ha(geometry_4326: Any) -> float:
-    """Geodesic area of a lon/lat geometry in hectares (WGS 84 ellipsoid)."""
-    from pyproj import Geod
-
-    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(geometry_4326)
-    return abs(area) / 10_000
 
 
 def _utc_text(value: Any) -> str:

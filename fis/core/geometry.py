@@ -28,7 +28,9 @@ from shapely.geometry.base import BaseGeometry
 from fis.core.geometry_input import read_geojson, read_wkt, short_repr, type_name
 from fis.errors import InvalidCRS, InvalidGeometry
 
-__all__ = ["AOI", "WGS84", "parse_crs", "parse_geometry", "split_antimeridian", "transform_geometry"]
+__all__ = [
+    "AOI", "WGS84", "geodesic_area_ha", "parse_crs", "parse_geometry", "split_antimeridian", "transform_geometry",
+]
 
 PolygonalGeometry = Polygon | MultiPolygon
 G = TypeVar("G", bound=BaseGeometry)
@@ -246,6 +248,12 @@ def parse_geometry(
         # Reprojection can fold a barely-valid polygon; repair the lon/lat copy (with a warning).
         geom_4326 = _repair(geom_4326, field, warnings, after_transform=True)
     return AOI(geometry=geom, crs=source_crs, geometry_4326=geom_4326, warnings=tuple(warnings))
+
+
+def geodesic_area_ha(geometry_4326: BaseGeometry) -> float:
+    """Geodesic area of a lon/lat geometry in hectares (WGS 84 ellipsoid)."""
+    area, _ = pyproj.Geod(ellps="WGS84").geometry_area_perimeter(geometry_4326)
+    return abs(area) / 10_000
 
 
 def split_antimeridian(geom: BaseGeometry) -> PolygonalGeometry | None:

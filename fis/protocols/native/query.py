@@ -126,3 +126,25 @@ class ScenesQuery(Query):
     )
     limit: Annotated[SceneLimit | None, BeforeValidator(_integer)] = Field(100, description="Page size.")
     offset: Annotated[Offset | None, BeforeValidator(_integer)] = Field(0, description="Items to skip.")
+
+
+Pixels = Annotated[int, Field(ge=200, le=4000), Hint("an integer from 200 to 4000 (pixels)")]
+Dpi = Annotated[int, Field(ge=50, le=600), Hint("an integer from 50 to 600")]
+
+
+class PlotQuery(Query):
+    """``GET /api/v1/timeseries/{id}/plot.png``: the figure's cloud thresholds and size."""
+
+    model_config = ConfigDict(title="PlotQuery")
+
+    max_cloud_fraction: Threshold = Field(
+        None, description="Dates with a larger cloudy-pixel share are cloudy; empty or null clears the stored "
+                          "threshold [default: the stored one]."
+    )
+    max_cloud_probability: Threshold = Field(
+        None, description="Dates whose P(cloud) is larger are cloudy; empty or null clears the stored threshold "
+                          "[default: the stored one]."
+    )
+    width: Annotated[Pixels | None, BeforeValidator(_integer)] = Field(None, description="Width in pixels [1200].")
+    height: Annotated[Pixels | None, BeforeValidator(_integer)] = Field(None, description="Height in pixels [800].")
+    dpi: Annotated[Dpi | None, BeforeValidator(_integer)] = Field(None, description="Dots per inch (text size) [100].")

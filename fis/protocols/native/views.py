@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -12,8 +12,8 @@ from werkzeug.utils import secure_filename
 
 from fis.core.observation import Observation, ObservationError, csv_columns
 from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
-from fis.protocols.native.query import SeriesQuery
 from fis.store.orm import TimeSeries
+from fis.protocols.native.query import PlotQuery, SeriesQuery
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,20 @@ class CloudFilter:
         """Query parameters ``max_cloud_fraction``, ``max_cloud_probability``, ``include_cloudy`` win (an empty or
         ``null`` threshold clears the stored one); any other parameter than those and ``format`` is a 400."""
         query = SeriesQuery.from_args(request.args)
+        return replace(
+            self.with_thresholds(query),
+            include_cloudy=query.include_cloudy if query.include_cloudy is not None else self.include_cloudy,
+        )
+
+    def with_thresholds(self, query: SeriesQuery | PlotQuery) -> "CloudFilter":
+        """This filter with the thresholds given in ``query`` (a given empty threshold clears the stored one)."""
         given = query.model_fields_set
-        return CloudFilter(
+        return replace(
+            self,
             max_cloud_fraction=query.max_cloud_fraction if "max_cloud_fraction" in given else self.max_cloud_fraction,
             max_cloud_probability=(
                 query.max_cloud_probability if "max_cloud_probability" in given else self.max_cloud_probability
             ),
-            include_cloudy=query.include_cloudy if query.include_cloudy is not None else self.include_cloudy,
         )
 
     def apply(self, observations: list[Observation]) -> list[tuple[Observation, bool]]:

@@ -1,0 +1,1 @@
+"""The web page's static files (``static/``: HTML, JS, CSS and the vendored libraries), served by fis.api.web."""
