@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from fis import __version__
 from fis.api.ogc import openapi_paths as ogc_fis_paths
 from fis.api.openapi_examples import API, REQUEST_EXAMPLES, response_example
-from fis.api.schemas import Error, Health, SceneFeature, SceneFeatureCollection
 from fis.api.openapi_web import web_paths
+from fis.api.schemas import Error, Health, SceneFeature, SceneFeatureCollection
 from fis.core.observation import CSV_COLUMNS
 from fis.core.request import TimeseriesBody
 from fis.protocols.native.export import LONG_CSV_COLUMNS

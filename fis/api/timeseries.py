@@ -8,13 +8,13 @@ from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from fis.api.body import json_body, response_format
-from fis.protocols.native.plot import DEFAULT_DPI, DEFAULT_HEIGHT, DEFAULT_WIDTH, Thresholds, profile_png
-from fis.protocols.native.query import PlotQuery, SeriesListQuery
-from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.api.context import services
 from fis.core.observation import Observation, SeriesResult
 from fis.core.request import parse_series_name, parse_timeseries_request
 from fis.errors import InvalidInput
+from fis.protocols.native.plot import DEFAULT_DPI, DEFAULT_HEIGHT, DEFAULT_WIDTH, Thresholds, profile_png
+from fis.protocols.native.query import PlotQuery, SeriesListQuery
+from fis.protocols.native.views import CloudFilter, csv_response, geojson_response, series_json, series_summary
 from fis.store.db import transaction
 from fis.store.queries import (
     delete_series,

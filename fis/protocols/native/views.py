@@ -12,8 +12,8 @@ from werkzeug.utils import secure_filename
 
 from fis.core.observation import Observation, ObservationError, csv_columns
 from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
-from fis.store.orm import TimeSeries
 from fis.protocols.native.query import PlotQuery, SeriesQuery
+from fis.store.orm import TimeSeries
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class CloudFilter:
             include_cloudy=query.include_cloudy if query.include_cloudy is not None else self.include_cloudy,
         )
 
-    def with_thresholds(self, query: SeriesQuery | PlotQuery) -> "CloudFilter":
+    def with_thresholds(self, query: SeriesQuery | PlotQuery) -> CloudFilter:
         """This filter with the thresholds given in ``query`` (a given empty threshold clears the stored one)."""
         given = query.model_fields_set
         return replace(
