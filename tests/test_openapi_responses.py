@@ -136,7 +136,7 @@ def test_the_schemas_reject_what_the_service_does_not_send() -> None:
 @pytest.mark.parametrize(
     ("path", "method", "model"),
     [("/api/v1/timeseries/{series_id}", "get", "SeriesQuery"), ("/api/v1/timeseries", "get", "SeriesListQuery"),
-     ("/api/v1/scenes", "get", "ScenesQuery")],
+     ("/api/v1/scenes", "get", "ScenesQuery"), ("/api/v1/timeseries/{series_id}/plot.png", "get", "PlotQuery")],
 )
 def test_query_parameters_are_the_query_models_fields(path: str, method: str, model: str) -> None:
     from fis.protocols.native import query
@@ -157,3 +157,15 @@ def test_scenes_query_is_checked(ingested: Any) -> None:
     error = client.get("/api/v1/scenes?limit=10001").get_json()["error"]
     assert (error["field"], error["message"]) == ("limit", "limit: 10001 is out of range; use an integer from 1 to 10000")
     assert ok(client.get("/api/v1/scenes?limit=&offset=3"))["numberReturned"] == 1  # empty limit = 100; 4 scenes
+
+
+def test_web_helpers_validate(ingested: Any) -> None:
+    client = ingested.test_client()
+    config = ok(client.get("/api/v1/config"))
+    assert config == {"basemap": None}
+    check(config, documented("/api/v1/config", "get", "200"))
+    field = box(*FIELD_BOUNDS_UTM).wkt
+    parsed = ok(client.post("/api/v1/geometry/parse", json={"geometry": field, "crs": "EPSG:32633"}))
+    assert parsed["crs"] == "EPSG:32633" and parsed["geometry"]["type"] == "Polygon" and parsed["area_ha"] > 0
+    check(parsed, documented("/api/v1/geometry/parse", "post", "200"))
+    check({"geometry": field, "crs": 32633}, "FieldGeometryBody")

@@ -15,12 +15,19 @@ from pydantic import BaseModel
 from fis import __version__
 from fis.api.ogc import openapi_paths as ogc_fis_paths
 from fis.api.openapi_examples import API, REQUEST_EXAMPLES, response_example
-from fis.api.openapi_web import web_paths
-from fis.api.schemas import Error, Health, SceneFeature, SceneFeatureCollection
+from fis.api.schemas import (
+    Error,
+    FieldGeometryBody,
+    Health,
+    ParsedField,
+    SceneFeature,
+    SceneFeatureCollection,
+    WebConfig,
+)
 from fis.core.observation import CSV_COLUMNS
 from fis.core.request import TimeseriesBody
 from fis.protocols.native.export import LONG_CSV_COLUMNS
-from fis.protocols.native.query import ScenesQuery, SeriesListQuery, SeriesQuery
+from fis.protocols.native.query import PlotQuery, ScenesQuery, SeriesListQuery, SeriesQuery
 from fis.protocols.native.schemas import RenameBody, SeriesFeature, TimeseriesList, TimeseriesResponse
 from fis.protocols.sentinelhub_fis.schemas import FisResponse
 
@@ -29,7 +36,7 @@ Schema = dict[str, Any]
 #: Every model whose schema is published (with the models they use).
 MODELS: tuple[type[BaseModel], ...] = (
     TimeseriesBody, RenameBody, TimeseriesResponse, SeriesFeature, TimeseriesList, SceneFeatureCollection,
-    SceneFeature, Health, Error, FisResponse,
+    SceneFeature, Health, Error, FisResponse, WebConfig, FieldGeometryBody, ParsedField,
 )
 
 # ------------------------------------------------------------------------------- generated parts
@@ -314,6 +321,45 @@ def paths(server_url: str) -> Schema:
     }
 
 
+def web_paths() -> Schema:
+    """The path items of the web page's helpers and of the profile figure."""
+    return {
+        f"{API}/timeseries/{{series_id}}/plot.png": {
+            "parameters": [SERIES_ID],
+            "get": op(
+                "timeseries", "plotTimeseries", "The series' NDVI profile as a PNG figure",
+                "Two panels sharing the date axis: the NDVI mean with its p10-p90 band over all dates, and over the "
+                "clear dates only (cloudy dates masked); cloudy dates are crosses, and the caption states the cloud "
+                "rule. Thresholds default to the stored ones (an empty value clears one); any other parameter is a "
+                "400.",
+                {"200": {"description": "The figure, exactly width x height pixels.",
+                         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+                 "400": "BadRequest", "404": "NotFound"},
+                parameters=query_parameters(PlotQuery),
+            ),
+        },
+        f"{API}/config": {"get": op(
+            "web", "webConfig", "Settings of the web page",
+            "The base map (FIS_BASEMAP_URL, FIS_BASEMAP_ATTRIBUTION), null when none is set.",
+            {"200": {"description": "The page's settings.", "content": json_content(WebConfig)}},
+        )},
+        f"{API}/geometry/parse": {"post": op(
+            "web", "parseGeometry", "Read and validate a field",
+            "A field file uploaded as multipart/form-data (part `file`: GeoJSON `.geojson`/`.json`, zipped "
+            "Shapefile `.zip`, GeoPackage `.gpkg`, with exactly one polygon feature), or a JSON body. Validated and "
+            "repaired exactly like the geometry of a time-series request (same messages; `field` is `file` for "
+            "uploads), returned in EPSG:4326 with its area.",
+            {"200": {"description": "The field.", "content": json_content(ParsedField)}, "400": "BadRequest"},
+            body={"required": True, "content": {
+                "multipart/form-data": {"schema": {
+                    "type": "object", "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"]}},
+                **json_content(FieldGeometryBody),
+            }},
+        )},
+    }
+
+
 def build_spec(*, server_url: str) -> dict[str, Any]:
     """The complete OpenAPI 3.1 document, with ``server_url`` as the one server."""
     return {
@@ -339,7 +385,7 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             {"name": "web", "description": "Helpers of the web page at /: its settings and reading a field file."},
             {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
         ],
-        "paths": {**paths(server_url), **web_paths(API), **ogc_fis_paths()},
+        "paths": {**paths(server_url), **web_paths(), **ogc_fis_paths()},
         "components": {
             "schemas": model_schemas(*MODELS),
             "parameters": {"SeriesId": {"name": "series_id", "in": "path", "required": True,

@@ -118,3 +118,32 @@ class SceneFeatureCollection(ResponseModel):
     features: list[SceneFeature] = Field(description="Oldest first.")
     numberReturned: int  # the OGC API name
     links: SceneLinks
+
+
+class BaseMap(ResponseModel):
+    """An XYZ tile layer under the page's map (FIS_BASEMAP_URL, FIS_BASEMAP_ATTRIBUTION)."""
+
+    url: str = Field(description="Tile URL template with {z}, {x} and {y}.")
+    attribution: str = Field(description="Attribution shown on the map.")
+
+
+class WebConfig(ResponseModel):
+    """Settings of the web page at ``/``."""
+
+    basemap: BaseMap | None = Field(description="The base map, null when none is configured (the default).")
+
+
+class FieldGeometryBody(ResponseModel):
+    """A field to read as JSON (the multipart form takes a file instead)."""
+
+    geometry: Any = Field(description="GeoJSON Polygon / MultiPolygon / Feature, or a WKT string.")
+    crs: str | int | None = only_when("CRS of the coordinates [default: EPSG:4326, or the GeoJSON's crs member].")
+
+
+class ParsedField(ResponseModel):
+    """A field read and validated like a time-series request's geometry."""
+
+    geometry: GeoJSONArea = Field(description="The field in EPSG:4326 (lon/lat), repaired if needed.")
+    area_ha: float = Field(description="Geodesic area (WGS 84) in hectares.")
+    crs: str = Field(description="The CRS the coordinates came in.")
+    warnings: list[str] = Field(description="Repairs and other notes, as in a series' warnings.")
