@@ -124,6 +124,21 @@ def _delete(ctx: Context) -> Output:
     return ctx.http("GET", f"/api/v1/timeseries/{series_id}")
 
 
+def _renamed(ctx: Context) -> tuple[str, Output]:
+    """A series of April renamed with PATCH, and the PATCH response (its own series: the others stay unnamed)."""
+    def make() -> tuple[str, Output]:
+        series_id = ctx.http("POST", "/api/v1/timeseries", APRIL).json()["id"]
+        return series_id, ctx.http("PATCH", f"/api/v1/timeseries/{series_id}", {"name": "wheat north 2023"})
+    renamed: tuple[str, Output] = ctx.once("renamed", make)
+    return renamed
+
+
+def _series_list(ctx: Context) -> Output:
+    ctx.cli("stats", "--geometry", str(ROOT / "examples" / "field.geojson"), "--from", "2023-04-01", "--to", "2023-04-30",
+            "--format", "csv", "-o", str(ctx.cli_dir / "april.csv"))
+    return ctx.cli("series", "list")
+
+
 def _one_date(body: dict[str, Any], date: str) -> Callable[[Context], Output]:
     def run(ctx: Context) -> Output:
         return Output(json.dumps(ctx.observation(ctx.http("POST", "/api/v1/timeseries", body), date)))
@@ -140,6 +155,9 @@ AGGREGATION_BODY = {
     "geometry": FIELD, "time_range": {"from": "2023-04-01", "to": "2023-06-30"},
     "aggregation": {"interval": "P1M", "pick": "least_cloudy"},
 }
+APRIL = {**REQUEST, "time_range": {"from": "2023-04-01", "to": "2023-04-30"}}
+SWAPPED = {"geometry": "POLYGON((46.05 15.0, 46.05 15.01, 46.06 15.01, 46.06 15.0, 46.05 15.0))",
+           "time_range": {"from": "2023-04-01", "to": "2023-04-30"}}
 POST_REQUEST = ("-X POST", "/api/v1/timeseries", "@examples/request.json")
 EXAMPLES: dict[str, Example] = {
     "demo": Example(("fis demo",), lambda ctx: Output(ctx.demo_output)),
@@ -158,6 +176,16 @@ EXAMPLES: dict[str, Example] = {
     "get-refiltered": Example(("/api/v1/timeseries/$ID?max_cloud_fraction=0.5&include_cloudy=true",),
                               lambda ctx: ctx.refiltered()),
     "delete": Example(("-X DELETE", "/api/v1/timeseries/$ID"), _delete),
+    "patch-name": Example(("-X PATCH", "/api/v1/timeseries/$ID", '{"name": "wheat north 2023"}'),
+                          lambda ctx: _renamed(ctx)[1]),
+    "named-csv": Example(("/api/v1/timeseries/$ID?format=csv",),
+                         lambda ctx: ctx.http("GET", f"/api/v1/timeseries/{_renamed(ctx)[0]}?format=csv")),
+    "error-unknown-query": Example(("/api/v1/timeseries/$ID?max_cloud_fractoin=0.5",), lambda ctx: ctx.http(
+        "GET", f"/api/v1/timeseries/{ctx.series_id}?max_cloud_fractoin=0.5")),
+    "empty-swapped": Example(("-X POST", "POLYGON((46.05 15.0, 46.05 15.01, 46.06 15.01, 46.06 15.0, 46.05 15.0))"),
+                             _post(SWAPPED)),
+    "series-list": Example(("fis stats --geometry examples/field.geojson --from 2023-04-01 --to 2023-04-30", "-o april.csv",
+                            "fis series list"), _series_list),
     "scenes": Example(("/api/v1/scenes?bbox=14.99,46.04,15.01,46.06&datetime=2023-04-01/2023-04-30&limit=2",),
                       lambda ctx: ctx.http("GET", "/api/v1/scenes?bbox=14.99,46.04,15.01,46.06"
                                                   "&datetime=2023-04-01/2023-04-30&limit=2")),
