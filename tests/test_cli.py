@@ -250,6 +250,7 @@ def test_demo_builds_ingests_and_prints_requests(tmp_path: Path, sqlite_url: str
     assert result.exit_code == 0, result.output
     assert "curl" in result.stdout and "/api/v1/timeseries" in result.stdout
     assert "0 failed" in result.stdout
+    assert "open http://127.0.0.1:8080/ " in result.stdout  # the web page
     items = sorted(out.rglob("*.json"))
     assert items, "no STAC items written"
     # the scenes are in the database and a printed request body works against it

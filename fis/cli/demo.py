@@ -50,6 +50,7 @@ def demo(directory: str | None, year: int, size: int, port: int) -> None:
     }
     fields_file = out / "fields.geojson"
     click.echo(f"\nStart the service:\n  fis serve --port {port}\n")
+    click.echo(f"Then open http://127.0.0.1:{port}/ to draw a field and see its profile.\n")
     click.echo(f"Field polygons: {fields_file}  ({', '.join(archive.fields)})\n")
     click.echo(f"Time series of field {name!r}, cloudy dates (cloud_fraction > 0.2) left out:")
     click.echo(
