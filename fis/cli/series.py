@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -113,26 +114,16 @@ def series_show(
     """Show or export a stored series, filtered like GET /api/v1/timeseries/ID."""
     from fis.core.observation import csv_columns
     from fis.protocols.native.export import csv_lines, geojson_feature, long_csv_lines
-    from fis.protocols.native.views import CloudFilter, series_json
-    from fis.store.queries import errors_of, get_series, observations_of, scene_details
+    from fis.protocols.native.views import series_json
+    from fis.store.queries import errors_of, observations_of, scene_details
 
     check_output(output)
     svc = _services()
     with svc.sessions() as session:
-        try:
-            stored = get_series(session, series_id)
-        except NotFound:
-            raise _not_found(series_id) from None
+        stored = _get(session, series_id)
         observations, errors = observations_of(stored), errors_of(stored)
         details = scene_details(session, [i for o in observations for i in o.scenes])
-    stored_view = CloudFilter.from_parameters(stored.parameters)
-    view = CloudFilter(
-        max_cloud_fraction=stored_view.max_cloud_fraction if max_cloud_fraction is None else max_cloud_fraction,
-        max_cloud_probability=(
-            stored_view.max_cloud_probability if max_cloud_probability is None else max_cloud_probability
-        ),
-        include_cloudy=stored_view.include_cloudy if include_cloudy is None else include_cloudy,
-    )
+    view = _view(stored.parameters, max_cloud_fraction, max_cloud_probability, include_cloudy)
     with open_output(output) as out:
         if fmt in ("csv", "long_csv"):
             shown = view.apply(observations)
@@ -177,25 +168,14 @@ def series_plot(
 ) -> None:
     """Draw the NDVI profile as a PNG, like GET /api/v1/timeseries/ID/plot.png: all dates, and cloudy dates masked."""
     from fis.protocols.native.plot import Thresholds, profile_png
-    from fis.protocols.native.views import CloudFilter
-    from fis.store.queries import get_series, observations_of
+    from fis.store.queries import observations_of
 
     check_output(output)
     svc = _services()
     with svc.sessions() as session:
-        try:
-            stored = get_series(session, series_id)
-        except NotFound:
-            raise _not_found(series_id) from None
+        stored = _get(session, series_id)
         observations = observations_of(stored)
-    stored_view = CloudFilter.from_parameters(stored.parameters)
-    view = CloudFilter(
-        max_cloud_fraction=stored_view.max_cloud_fraction if max_cloud_fraction is None else max_cloud_fraction,
-        max_cloud_probability=(
-            stored_view.max_cloud_probability if max_cloud_probability is None else max_cloud_probability
-        ),
-        include_cloudy=True,
-    )
+    view = _view(stored.parameters, max_cloud_fraction, max_cloud_probability, include_cloudy=True)
     png = profile_png(
         view.apply(observations),
         Thresholds(view.max_cloud_fraction, view.max_cloud_probability),
@@ -215,14 +195,11 @@ def series_plot(
 def series_delete(series_id: str, yes: bool) -> None:
     """Delete a stored series and its observations (asks first unless --yes)."""
     from fis.store.db import transaction
-    from fis.store.queries import delete_series, get_series
+    from fis.store.queries import delete_series
 
     svc = _services()
     with svc.sessions() as session:
-        try:
-            stored = get_series(session, series_id)
-        except NotFound:
-            raise _not_found(series_id) from None
+        stored = _get(session, series_id)
         label = f"{series_id} ({stored.name})" if stored.name else series_id
     if not yes:
         click.confirm(f"Delete time series {label} and its {len(stored.observations)} observations?", abort=True)
@@ -238,3 +215,30 @@ def _utc_text(value: Any) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
     return str(value.strftime("%Y-%m-%d %H:%M"))
+
+
+def _get(session: Any, series_id: str) -> Any:
+    """The stored series, or the CLI's one-line "no time series" error."""
+    from fis.store.queries import get_series
+
+    try:
+        return get_series(session, series_id)
+    except NotFound:
+        raise _not_found(series_id) from None
+
+
+def _view(
+    parameters: dict[str, Any],
+    max_cloud_fraction: float | None,
+    max_cloud_probability: float | None,
+    include_cloudy: bool | None,
+) -> Any:
+    """The stored cloud filter with the options given, read through the GET endpoint's query model."""
+    from fis.protocols.native.query import SeriesQuery
+    from fis.protocols.native.views import CloudFilter
+
+    given = {"max_cloud_fraction": max_cloud_fraction, "max_cloud_probability": max_cloud_probability,
+             "include_cloudy": include_cloudy}
+    query = SeriesQuery.from_args({k: str(v).lower() for k, v in given.items() if v is not None})
+    view = CloudFilter.from_parameters(parameters).with_thresholds(query)
+    return replace(view, include_cloudy=view.include_cloudy if query.include_cloudy is None else query.include_cloudy)
