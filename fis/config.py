@@ -28,6 +28,8 @@ class Settings:
     max_pixels: int = 4_000_000
     #: Largest accepted request body in bytes.
     max_body_bytes: int = 5 * 1024 * 1024
+    #: Most vertices a request geometry may have (larger ones are refused with 413 before any geometry work).
+    max_vertices: int = 100_000
     #: Name of the classifier manifest in ``models/`` (or a path to one).
     cloud_model: str = "s2cloudless-v0.1"
     #: Threads reading rasters concurrently within one request.

@@ -9,6 +9,7 @@ from flask import Flask
 
 from fis.api.context import EXTENSION_KEY
 from fis.api.errors import register_error_handlers
+from fis.api.guards import register_guards
 from fis.api.health import blueprint as health
 from fis.api.ogc import blueprint as ogc_fis
 from fis.api.openapi import blueprint as openapi
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = Services.create(settings)
+    register_guards(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

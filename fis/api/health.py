@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
@@ -12,6 +14,13 @@ from fis.store.db import ensure_migrated
 from fis.store.queries import count_scenes
 
 blueprint = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+#: What /healthz says about the database: never its URL or file path (those go to the server log).
+_PUBLIC_REASONS = {
+    "missing": "the database does not exist; run `fis db upgrade` to create it",
+    "unreachable": "the database is unreachable; see the server log",
+}
 
 
 @blueprint.get("/healthz")
@@ -22,7 +31,10 @@ def healthz() -> ResponseReturnValue:
         with svc.sessions() as session:
             scenes = count_scenes(session)
     except StorageError as exc:
-        return jsonify({"status": "error", "database": exc.message, "version": __version__}), 503
+        log.warning("health check failed: %s", exc.message)
+        reason = str(exc.details.get("reason"))
+        message = _PUBLIC_REASONS.get(reason, exc.message if reason == "not_migrated" else "the database failed")
+        return jsonify({"status": "error", "database": message, "version": __version__}), 503, {"Retry-After": "5"}
     return jsonify({
         "status": "ok",
         "version": __version__,
