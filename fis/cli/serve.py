@@ -33,6 +33,7 @@ def serve(host: str, port: int, threads: int, connection_limit: int, channel_tim
     except FisError as exc:
         fail(exc)
     click.echo(f"fis serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/api/v1/openapi.json)")
+    click.echo(f"authentication: FIS_AUTH={settings.auth}")
     server = make_server(
         app, host=host, port=port, threads=threads, max_body_bytes=settings.max_body_bytes,
         connection_limit=connection_limit, channel_timeout=channel_timeout,
