@@ -38,6 +38,8 @@ class Settings:
     rate_limit: str = "600/minute"
     #: Storage of the rate-limit counters: empty = in memory (one process), else e.g. redis://127.0.0.1:6379.
     rate_limit_storage: str = ""
+    #: Log lines of ``fis serve``: ``json`` (one object per line, with the request id) or ``text``.
+    log_format: str = "json"
     #: Name of the classifier manifest in ``models/`` (or a path to one).
     cloud_model: str = "s2cloudless-v0.1"
     #: Threads reading rasters concurrently within one request.

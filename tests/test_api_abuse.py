@@ -288,3 +288,45 @@ def test_server_closes_a_half_sent_request(served: tuple[str, int]) -> None:
         conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finished
         assert conn.recv(100) == b""  # closed by the server
     assert time.monotonic() - start < 10
+
+
+# ------------------------------------------------------------------------- what operators see
+
+
+def test_request_id_is_echoed_or_made(app: Any) -> None:
+    client = app.test_client()
+    given = client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert given.headers["X-Request-Id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-Id": "bad id\twith spaces"}).headers["X-Request-Id"]
+    assert len(made) == 32 and made != "bad id\twith spaces"
+    refused = client.post(URL, data="x", content_type="text/plain")  # refused before any view: still has an id
+    assert refused.status_code == 415 and len(refused.headers["X-Request-Id"]) == 32
+
+
+def test_json_log_line_per_request(app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from fis.api.observability import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="fis.requests"):
+        app.test_client().get(f"{URL}?offset=-1", headers={"X-Request-Id": "req-1"})
+        record = next(r for r in caplog.records if r.name == "fis.requests")
+        with app.test_request_context():
+            from flask import g
+
+            g.request_id = "req-1"
+            line = json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-1" and line["level"] == "info"
+    assert {k: line[k] for k in ("method", "path", "route", "status", "client")} == {
+        "method": "GET", "path": URL, "route": URL, "status": 400, "client": None}
+    assert line["duration_ms"] >= 0
+
+
+def test_metrics_histogram_by_route_and_status(app: Any) -> None:
+    client = app.test_client()
+    client.get(URL)
+    client.get(f"{URL}/nope")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'fis_request_duration_seconds_count{method="GET",route="/api/v1/timeseries",status="200"} 1.0' in text
+    assert ('fis_request_duration_seconds_count{method="GET",route="/api/v1/timeseries/<series_id>",status="404"} 1.0'
+            in text)

@@ -12,6 +12,7 @@ from fis.api.context import EXTENSION_KEY
 from fis.api.errors import register_error_handlers
 from fis.api.guards import register_guards
 from fis.api.health import blueprint as health
+from fis.api.observability import register_observability
 from fis.api.ogc import blueprint as ogc_fis
 from fis.api.openapi import blueprint as openapi
 from fis.api.ratelimit import register_rate_limit
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = Services.create(settings)
+    register_observability(app)
     register_guards(app)
     register_auth(app, settings)
     register_rate_limit(app, settings)

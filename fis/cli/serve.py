@@ -23,10 +23,12 @@ from fis.errors import FisError
 def serve(host: str, port: int, threads: int, connection_limit: int, channel_timeout: int) -> None:
     """Run the HTTP API with the waitress production WSGI server."""
     from fis.api.app import create_app
+    from fis.api.observability import configure_logging
     from fis.api.server import make_server
     from fis.store.db import ensure_migrated
 
     settings = load_settings()
+    configure_logging(settings.log_format)
     app = create_app(settings)
     try:
         ensure_migrated(app.extensions["fis"].db)

@@ -54,7 +54,7 @@ def compute_and_store(
         scenes = find_scenes(session, request.aoi.geometry_4326, covered_range(request.time_range, request.aggregation))
         if request.aggregation is None:
             wanted = {**request.parameters(), "model": engine.model.name}
-            stored = find_reusable(session, request.aoi.geometry_4326, wanted, request.time_range)
+            stored = find_reusable(session, request.aoi.geometry_4326, wanted, request.time_range, owner=owner)
             if stored is not None:
                 part = stored_part(stored, request.time_range)
     result = _compute_reusing(engine, request, scenes, part, progress)
