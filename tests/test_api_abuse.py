@@ -330,3 +330,34 @@ def test_metrics_histogram_by_route_and_status(app: Any) -> None:
     assert 'fis_request_duration_seconds_count{method="GET",route="/api/v1/timeseries",status="200"} 1.0' in text
     assert ('fis_request_duration_seconds_count{method="GET",route="/api/v1/timeseries/<series_id>",status="404"} 1.0'
             in text)
+
+
+def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(app: Any) -> None:
+    import os
+    import signal
+    import time
+
+    from fis.api.server import make_server
+
+    @app.get("/api/v1/slow")
+    def slow() -> str:
+        time.sleep(1.5)
+        return "finished"
+
+    server = make_server(app, host="127.0.0.1", port=0, threads=2, max_body_bytes=1000,
+                         connection_limit=10, channel_timeout=5, grace=10)
+    address = ("127.0.0.1", server.effective_port)
+    answers: list[bytes] = []
+    before = signal.getsignal(signal.SIGTERM)
+    request = b"GET /api/v1/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    client = threading.Thread(target=lambda: answers.append(raw_request(address, request)))
+    client.start()
+    threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    started = time.monotonic()
+    server.run()  # returns after SIGTERM, once the slow request is answered
+    assert 1.0 < time.monotonic() - started < 8
+    client.join(5)
+    assert answers and answers[0].startswith(b"HTTP/1.1 200") and answers[0].endswith(b"finished")
+    with pytest.raises(OSError):
+        socket.create_connection(address, timeout=2)
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back

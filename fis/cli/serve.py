@@ -20,7 +20,11 @@ from fis.errors import FisError
     "--channel-timeout", default=30, show_default=True, type=click.IntRange(min=1),
     help="Seconds an idle or half-sent connection is kept open before it is closed.",
 )
-def serve(host: str, port: int, threads: int, connection_limit: int, channel_timeout: int) -> None:
+@click.option(
+    "--shutdown-grace", default=30, show_default=True, type=click.IntRange(min=0),
+    help="On SIGTERM/Ctrl-C: seconds the requests in flight get to finish (no new connections are accepted).",
+)
+def serve(host: str, port: int, threads: int, connection_limit: int, channel_timeout: int, shutdown_grace: int) -> None:
     """Run the HTTP API with the waitress production WSGI server."""
     from fis.api.app import create_app
     from fis.api.observability import configure_logging
@@ -38,6 +42,6 @@ def serve(host: str, port: int, threads: int, connection_limit: int, channel_tim
     click.echo(f"authentication: FIS_AUTH={settings.auth}")
     server = make_server(
         app, host=host, port=port, threads=threads, max_body_bytes=settings.max_body_bytes,
-        connection_limit=connection_limit, channel_timeout=channel_timeout,
+        connection_limit=connection_limit, channel_timeout=channel_timeout, grace=shutdown_grace,
     )
     server.run()
