@@ -69,6 +69,8 @@ class Relay:
     def down(self) -> None:
         self.up_flag.clear()
         if self.listener is not None:
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not, on Linux)
             self.listener.close()
         with self.lock:
             for conn in self.conns:
@@ -82,6 +84,9 @@ class Relay:
             try:
                 client, _ = listener.accept()
             except OSError:
+                return
+            if not self.up_flag.is_set():
+                client.close()
                 return
             try:
                 server = socket.create_connection(self.target)
@@ -248,9 +253,12 @@ def main() -> None:
     try:
         server.start()
         rng = random.Random(0)
-        seeds = [json.loads(call(server.port, "POST", "/api/v1/timeseries",
-                                 request_body(field_polygon(archive, args.hectares, rng)))[2])["id"] for _ in range(4)]
         created: dict[str, int] = {}
+        for _ in range(4):
+            body = json.loads(call(server.port, "POST", "/api/v1/timeseries",
+                                   request_body(field_polygon(archive, args.hectares, rng)))[2])
+            created[body["id"]] = len(body["observations"])
+        seeds = list(created)
         phases = args.phases.split(",")
         if "load" in phases:
             load = Load(server.port, clients=args.clients, archive=archive, hectares=args.hectares, series_ids=seeds)

@@ -361,3 +361,17 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(app: Any) -
     with pytest.raises(OSError):
         socket.create_connection(address, timeout=2)
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_healthz_when_the_database_goes_away_mid_check(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    import fis.api.health
+
+    def lost(session: Any) -> int:
+        raise OperationalError("SELECT count(*)", {}, ConnectionResetError("server closed the connection"))
+
+    monkeypatch.setattr(fis.api.health, "count_scenes", lost)
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.get_json()["database"] == "the database is unreachable; see the server log"

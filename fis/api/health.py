@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from fis import __version__
 from fis.api.context import services
@@ -30,11 +31,15 @@ def healthz() -> ResponseReturnValue:
         ensure_migrated(svc.db)
         with svc.sessions() as session:
             scenes = count_scenes(session)
+    except (OperationalError, InterfaceError) as exc:  # lost between the two queries
+        log.warning("health check failed: %s", exc.orig)
+        return _unhealthy(_PUBLIC_REASONS["unreachable"])
     except StorageError as exc:
         log.warning("health check failed: %s", exc.message)
         reason = str(exc.details.get("reason"))
-        message = _PUBLIC_REASONS.get(reason, exc.message if reason == "not_migrated" else "the database failed")
-        return jsonify({"status": "error", "database": message, "version": __version__}), 503, {"Retry-After": "5"}
+        return _unhealthy(
+            _PUBLIC_REASONS.get(reason, exc.message if reason == "not_migrated" else "the database failed")
+        )
     return jsonify({
         "status": "ok",
         "version": __version__,
@@ -42,3 +47,7 @@ def healthz() -> ResponseReturnValue:
         "scenes": scenes,
         "cloud_model": svc.settings.cloud_model,
     })
+
+
+def _unhealthy(message: str) -> ResponseReturnValue:
+    return jsonify({"status": "error", "database": message, "version": __version__}), 503, {"Retry-After": "5"}
