@@ -308,9 +308,9 @@ def test_json_log_line_per_request(app: Any, caplog: pytest.LogCaptureFixture) -
 
     from fis.api.observability import JsonFormatter
 
-    with caplog.at_level(logging.INFO, logger="fis.requests"):
+    with caplog.at_level(logging.INFO, logger="fis.api.observability"):
         app.test_client().get(f"{URL}?offset=-1", headers={"X-Request-Id": "req-1"})
-        record = next(r for r in caplog.records if r.name == "fis.requests")
+        record = next(r for r in caplog.records if r.name == "fis.api.observability")
         with app.test_request_context():
             from flask import g
 

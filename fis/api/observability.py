@@ -22,7 +22,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _METRICS_KEY = "fis.metrics"
 
-log = logging.getLogger("fis.requests")
+log = logging.getLogger(__name__)
 blueprint = Blueprint("metrics", __name__)
 
 

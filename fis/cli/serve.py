@@ -32,12 +32,12 @@ def serve(host: str, port: int, threads: int, connection_limit: int, channel_tim
     from fis.store.db import ensure_migrated
 
     settings = load_settings()
-    configure_logging(settings.log_format)
     app = create_app(settings)
     try:
         ensure_migrated(app.extensions["fis"].db)
     except FisError as exc:
         fail(exc)
+    configure_logging(settings.log_format)
     click.echo(f"fis serving on http://{host}:{port}  (OpenAPI: http://{host}:{port}/api/v1/openapi.json)")
     click.echo(f"authentication: FIS_AUTH={settings.auth}")
     server = make_server(
