@@ -11,6 +11,9 @@ from fis.errors import BodyTooLarge, UnsupportedMediaType
 #: Paths whose POST/PATCH/PUT bodies must be JSON (``/ogc/fis`` speaks Sentinel Hub's form bodies too,
 #: ``/oauth/token`` OAuth2's form body).
 JSON_ONLY_PREFIXES = ("/api/",)
+#: Writes under those prefixes that may also be multipart uploads: the web page's field-file reader
+#: (``fis.api.web`` on main) parses a file and stores nothing, so a cross-site form can do no harm there.
+UPLOAD_PATHS = frozenset({"/api/v1/geometry/parse"})
 _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 
@@ -30,6 +33,8 @@ def _guard() -> None:
             details={"max_body_bytes": settings.max_body_bytes},
         )
     if request.method in _WRITE_METHODS and request.path.startswith(JSON_ONLY_PREFIXES):
+        if request.path in UPLOAD_PATHS and request.mimetype == "multipart/form-data":
+            return
         _require_json()
 
 
