@@ -28,6 +28,18 @@ class Settings:
     max_pixels: int = 4_000_000
     #: Largest accepted request body in bytes.
     max_body_bytes: int = 5 * 1024 * 1024
+    #: Most vertices a request geometry may have (larger ones are refused with 413 before any geometry work).
+    max_vertices: int = 100_000
+    #: ``off`` (a local single-user service: no tokens) or ``required`` (OAuth2 client credentials, see docs/team.md).
+    auth: str = "off"
+    #: Lifetime of an access token from ``POST /oauth/token`` in seconds.
+    token_ttl: int = 3600
+    #: Per-client request rate (flask-limiter syntax, e.g. "600/minute"); empty disables the limit.
+    rate_limit: str = "600/minute"
+    #: Storage of the rate-limit counters: empty = in memory (one process), else e.g. redis://127.0.0.1:6379.
+    rate_limit_storage: str = ""
+    #: Log lines of ``fis serve``: ``json`` (one object per line, with the request id) or ``text``.
+    log_format: str = "json"
     #: Name of the classifier manifest in ``models/`` (or a path to one).
     cloud_model: str = "s2cloudless-v0.1"
     #: Threads reading rasters concurrently within one request.

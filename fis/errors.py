@@ -16,6 +16,8 @@ class FisError(Exception):
 
     status: int = 500
     code: str = "internal_error"
+    #: Extra HTTP response headers (e.g. ``Retry-After``, ``WWW-Authenticate``).
+    headers: dict[str, str] = {}  # noqa: RUF012 - never mutated; instances assign their own
 
     def __init__(self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None):
         super().__init__(message)
@@ -97,3 +99,58 @@ class StorageError(FisError, RuntimeError):
 
     status = 503
     code = "storage_error"
+
+
+class ServiceUnavailable(FisError, RuntimeError):
+    """A dependency (the database) is down for now: retry after ``retry_after`` seconds (HTTP 503)."""
+
+    status = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, details: dict[str, Any] | None = None):
+        super().__init__(message, details=details)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class BodyTooLarge(FisError, ValueError):
+    """The request body (by its declared length) is larger than ``FIS_MAX_BODY_BYTES`` (HTTP 413)."""
+
+    status = 413
+    code = "body_too_large"
+
+
+class UnsupportedMediaType(FisError, ValueError):
+    """A request body that is not JSON where JSON is required (HTTP 415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class Unauthorized(FisError, PermissionError):
+    """No valid bearer token (HTTP 401 with ``WWW-Authenticate: Bearer``)."""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, error: str | None = "invalid_token"):
+        super().__init__(message)
+        challenge = 'Bearer realm="fis"' + (f', error="{error}"' if error else "")
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(FisError, PermissionError):
+    """The client's role may not do this (HTTP 403)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class RateLimited(FisError, RuntimeError):
+    """Too many requests from one client (HTTP 429 with ``Retry-After``)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message, details={"retry_after": retry_after})
+        self.headers = {"Retry-After": str(retry_after)}

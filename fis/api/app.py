@@ -7,11 +7,15 @@ from typing import Any
 
 from flask import Flask
 
+from fis.api.auth import register_auth
 from fis.api.context import EXTENSION_KEY
 from fis.api.errors import register_error_handlers
+from fis.api.guards import register_guards
 from fis.api.health import blueprint as health
+from fis.api.observability import register_observability
 from fis.api.ogc import blueprint as ogc_fis
 from fis.api.openapi import blueprint as openapi
+from fis.api.ratelimit import register_rate_limit
 from fis.api.scenes import blueprint as scenes
 from fis.api.timeseries import blueprint as timeseries
 from fis.api.web import basemap_origin
@@ -32,6 +36,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_KEY] = Services.create(settings)
+    register_observability(app)
+    register_guards(app)
+    register_auth(app, settings)
+    register_rate_limit(app, settings)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

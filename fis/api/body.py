@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Request
 
+from fis.core.limits import check_json_depth
 from fis.errors import InvalidInput
 
 
@@ -17,6 +18,7 @@ def json_body(request: Request) -> Any:
         raise InvalidInput(
             "request body is empty; send a JSON object with at least 'geometry' and 'time_range'", field="body"
         )
+    check_json_depth(raw)
     try:
         return json.loads(raw)
     except UnicodeDecodeError:

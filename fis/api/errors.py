@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from fis.errors import FisError
+from fis.errors import FisError, InvalidInput, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,20 @@ def register_error_handlers(app: Flask) -> None:
     def _fis_error(exc: FisError) -> Response:
         if exc.status >= 500:
             log.error("request failed: %s", exc.message)
-        return error_response(exc.status, exc.code, exc.message, field=exc.field, details=exc.details)
+        response = error_response(exc.status, exc.code, exc.message, field=exc.field, details=exc.details)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response:
+        if not isinstance(exc, (OperationalError, InterfaceError)) and not exc.connection_invalidated:
+            return _unexpected(exc)
+        log.warning("database unavailable: %s", exc.orig)
+        return _fis_error(ServiceUnavailable("the database is unavailable; retry after the Retry-After seconds"))
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        return _fis_error(InvalidInput("the request is nested too deeply; send a flatter body", field="body"))
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:

@@ -109,7 +109,9 @@ def _fis_error(exc: FisError) -> Response:
     if exc.status >= 500:
         log.error("FIS request failed: %s", exc.message)
     ogc_code = getattr(exc, "ogc_code", None) or _OGC_CODES.get(exc.status, "NoApplicableCode")
-    return _error(exc.status, exc.message, ogc_code=ogc_code, locator=exc.field, json_code=exc.code)
+    response = _error(exc.status, exc.message, ogc_code=ogc_code, locator=exc.field, json_code=exc.code)
+    response.headers.update(exc.headers)
+    return response
 
 
 @blueprint.errorhandler(HTTPException)

@@ -170,6 +170,26 @@ ERRORS: Schema = {
         internal={"status": 500, "code": "internal_error",
                   "message": "internal error (OperationalError); see the server log"},
     ),
+    "Unauthorized": error_response(
+        "FIS_AUTH=required: no bearer token, or an unknown, expired or revoked one (header WWW-Authenticate: Bearer).",
+        missing={"status": 401, "code": "unauthorized",
+                 "message": "this service needs a bearer token: get one with POST /oauth/token (client credentials) "
+                            "and send 'Authorization: Bearer <token>'"},
+    ),
+    "UnsupportedMediaType": error_response(
+        "A body that is not declared as JSON (Content-Type: application/json).",
+        form={"status": 415, "code": "unsupported_media_type", "field": "Content-Type",
+              "message": "Content-Type 'text/plain' is not accepted; send the body as JSON with "
+                         "Content-Type: application/json"},
+    ),
+    "RateLimited": error_response(
+        "Too many requests from this client (FIS_RATE_LIMIT); retry after the Retry-After seconds.",
+    ),
+    "Unavailable": error_response(
+        "The database is unavailable for now; retry after the Retry-After seconds.",
+        database={"status": 503, "code": "service_unavailable",
+                  "message": "the database is unavailable; retry after the Retry-After seconds"},
+    ),
     "BadGateway": error_response(
         "The reference raster chosen for the request grid could not be opened (raster_read_error). "
         "Per-date read failures do not fail the request: they are listed in `errors` (status PARTIAL).",
@@ -179,6 +199,13 @@ ERRORS: Schema = {
 # ------------------------------------------------------------------------------- paths
 
 SERIES_ID = ref("SeriesId", "parameters")
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any 1 to 255 printable ASCII characters (e.g. a UUID). A POST repeated with a key this client "
+                   "used before returns the series that key made (200, header Idempotent-Replayed: true) instead "
+                   "of computing another.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
 SCENE_ID = {"name": "scene_id", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "Scene id (STAC item id)."}
 CSV_DISPOSITION = header('CSV only: attachment; filename="fis-timeseries-<id>.csv", or "<name>.csv" for a named '
@@ -229,9 +256,13 @@ def paths(server_url: str) -> Schema:
                                      "Content-Disposition": CSV_DISPOSITION},
                          "content": series_content(response_example(server_url),
                                                    "Abbreviated: one of the returned observations shown")},
+                 "200": {"description": "A repeated Idempotency-Key: the series that key made (as GET shows it), with "
+                                        "header Idempotent-Replayed: true.",
+                         "headers": {"Idempotent-Replayed": header("`true`.")}, "content": series_content()},
                  "400": "BadRequest", "413": "TooLarge", "500": "InternalError", "502": "BadGateway"},
-                parameters=fmt,
-                body={"required": True, "description": "A JSON object (the Content-Type header is not checked).",
+                parameters=[*fmt, IDEMPOTENCY_KEY],
+                body={"required": True, "description": "A JSON object (Content-Type: application/json; other "
+                                                       "content types are refused with 415).",
                       "content": {"application/json": {"schema": ref(TimeseriesBody), "examples": REQUEST_EXAMPLES}}},
             ),
             "get": op(
@@ -360,7 +391,54 @@ def web_paths() -> Schema:
     }
 
 
-def build_spec(*, server_url: str) -> dict[str, Any]:
+#: Operations answered without a token (``security: []``).
+PUBLIC_PATHS = ("/healthz", f"{API}/openapi.json", "/oauth/token")
+_METHODS = ("get", "post", "patch", "put", "delete")
+
+
+def secured(items: Schema) -> Schema:
+    """Every operation but the public ones may answer 401, 429 and 503; those with a JSON body 415."""
+    for path, item in items.items():
+        for method in _METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            if path in PUBLIC_PATHS:
+                operation["security"] = []
+                continue
+            extra = {"401": "Unauthorized", "429": "RateLimited", "503": "Unavailable"}
+            if path.startswith(API) and method in ("post", "patch"):
+                extra["415"] = "UnsupportedMediaType"
+            for status, name in extra.items():
+                operation["responses"].setdefault(status, ref(name, "responses"))
+    return items
+
+
+def token_path() -> Schema:
+    """``POST /oauth/token``: OAuth2 client credentials (its errors are OAuth2's shape, RFC 6749 5.2)."""
+    oauth_error = {"description": "", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}}}}
+    return {"/oauth/token": {"post": op(
+        "auth", "token", "Get an access token (OAuth2 client credentials)",
+        "A form body `grant_type=client_credentials&client_id=...&client_secret=...` (or the credentials as HTTP "
+        "Basic auth) gives a bearer token for `Authorization: Bearer <token>`. Errors are OAuth2's "
+        "`{\"error\", \"error_description\"}`: `invalid_request`, `unsupported_grant_type` (400), "
+        "`invalid_client` (401).",
+        {"200": {"description": "A bearer token.", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["access_token", "token_type", "expires_in"],
+            "properties": {"access_token": {"type": "string"}, "token_type": {"const": "Bearer"},
+                           "expires_in": {"type": "integer", "minimum": 0}}}}}},
+         "400": {**oauth_error, "description": "Not a client-credentials form request."},
+         "401": {**oauth_error, "description": "Unknown client, wrong secret, or a revoked client."}},
+        body={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "required": ["grant_type"],
+            "properties": {"grant_type": {"const": "client_credentials"}, "client_id": {"type": "string"},
+                           "client_secret": {"type": "string", "format": "password"}}}}}},
+    )}}
+
+
+def build_spec(*, server_url: str, auth_required: bool = False) -> dict[str, Any]:
     """The complete OpenAPI 3.1 document, with ``server_url`` as the one server."""
     return {
         "openapi": "3.1.0",
@@ -383,10 +461,18 @@ def build_spec(*, server_url: str) -> dict[str, Any]:
             {"name": "scenes", "description": "The registered archive."},
             {"name": "meta", "description": "Health and this document."},
             {"name": "web", "description": "Helpers of the web page at /: its settings and reading a field file."},
+            {"name": "auth", "description": "Access tokens (FIS_AUTH=required)."},
             {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
         ],
-        "paths": {**paths(server_url), **web_paths(), **ogc_fis_paths()},
+        "paths": secured({**paths(server_url), **web_paths(), **ogc_fis_paths(), **token_path()}),
+        "security": [{"oauth2": []}] if auth_required else [{}, {"oauth2": []}],
         "components": {
+            "securitySchemes": {"oauth2": {
+                "type": "oauth2",
+                "description": "With FIS_AUTH=required: client credentials from `fis clients create`, exchanged at "
+                               "POST /oauth/token for a bearer token. With FIS_AUTH=off no token is needed.",
+                "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {}}},
+            }},
             "schemas": model_schemas(*MODELS),
             "parameters": {"SeriesId": {"name": "series_id", "in": "path", "required": True,
                                         "description": "Series id from POST or the list.",

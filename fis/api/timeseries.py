@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, make_response, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
 
+from fis.api.auth import current_owner
 from fis.api.body import json_body, response_format
 from fis.api.context import services
 from fis.core.observation import Observation, SeriesResult
@@ -25,6 +27,7 @@ from fis.store.queries import (
     observations_of,
     rename_series,
     scene_details,
+    series_for_key,
 )
 
 blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
@@ -33,15 +36,45 @@ blueprint = Blueprint("timeseries", __name__, url_prefix="/api/v1/timeseries")
 @blueprint.post("")
 def create_timeseries() -> ResponseReturnValue:
     fmt = response_format(request)
+    key = idempotency_key()
+    if key is not None:
+        with services().sessions() as session:
+            made = series_for_key(session, current_owner(), key)
+        if made is not None:
+            return _stored_response(made, fmt, replayed=True)
     ts_request = parse_timeseries_request(json_body(request))
-    series, result = services().run_timeseries(ts_request)
+    try:
+        series, result = services().run_timeseries(ts_request, owner=current_owner(), idempotency_key=key)
+    except IntegrityError:
+        if key is None:
+            raise
+        with services().sessions() as session:  # a concurrent request with the same key stored its series first
+            made = series_for_key(session, current_owner(), key)
+        if made is None:
+            raise
+        return _stored_response(made, fmt, replayed=True)
     return _computed_response(series, result, fmt, status=201)
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header: 1 to 255 printable ASCII characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 0 < len(key) <= 255 or not key.isascii() or not key.isprintable():
+        raise InvalidInput(
+            f"Idempotency-Key {key[:40]!r}: send 1 to 255 printable ASCII characters (e.g. a UUID)",
+            field="Idempotency-Key",
+        )
+    return key
 
 
 @blueprint.post("/<series_id>/refresh")
 def refresh_timeseries(series_id: str) -> ResponseReturnValue:
     """Extend a stored series to today's archive: only dates after its range are computed."""
     fmt = response_format(request)
+    with services().sessions() as session:
+        get_series(session, series_id, owner=current_owner())  # another client's series is not found
     series, result = services().refresh_series(series_id)
     return _computed_response(series, result, fmt, status=200)
 
@@ -72,7 +105,7 @@ def list_timeseries() -> ResponseReturnValue:
     limit = svc.settings.page_size if query.limit is None else query.limit
     offset = query.offset or 0
     with svc.sessions() as session:
-        rows, total = list_series(session, limit=limit, offset=offset)
+        rows, total = list_series(session, limit=limit, offset=offset, owner=current_owner())
         counts = observation_counts(session, [r.id for r in rows])
     links = {}
     base = request.base_url
@@ -91,9 +124,17 @@ def list_timeseries() -> ResponseReturnValue:
 
 @blueprint.get("/<series_id>")
 def get_timeseries(series_id: str) -> ResponseReturnValue:
-    fmt = response_format(request)
+    return _stored_response(series_id, response_format(request))
+
+
+def _stored_response(series_id: str, fmt: str, *, replayed: bool = False) -> ResponseReturnValue:
+    """A stored series in ``fmt``; ``replayed``: the answer to a repeated ``Idempotency-Key``."""
+    if replayed:
+        response = make_response(_stored_response(series_id, fmt))
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
     with services().sessions() as session:
-        series = get_series(session, series_id)
+        series = get_series(session, series_id, owner=current_owner())
         observations = observations_of(series)
         errors = errors_of(series)
     view = CloudFilter.from_parameters(series.parameters).override(request)
@@ -143,9 +184,9 @@ def update_timeseries(series_id: str) -> ResponseReturnValue:
         )
     name = parse_series_name(body["name"])
     with transaction(services().sessions) as session:
-        rename_series(session, series_id, name)
+        rename_series(session, series_id, name, owner=current_owner())
     with services().sessions() as session:
-        series = get_series(session, series_id)
+        series = get_series(session, series_id, owner=current_owner())
         observations = observations_of(series)
         errors = errors_of(series)
     view = CloudFilter.from_parameters(series.parameters)
@@ -155,5 +196,5 @@ def update_timeseries(series_id: str) -> ResponseReturnValue:
 @blueprint.delete("/<series_id>")
 def remove_timeseries(series_id: str) -> ResponseReturnValue:
     with transaction(services().sessions) as session:
-        delete_series(session, series_id)
+        delete_series(session, series_id, owner=current_owner())
     return "", 204

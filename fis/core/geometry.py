@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from fis.core.geometry_input import read_geojson, read_wkt, short_repr, type_name
+from fis.core.limits import check_json_depth, check_vertices
 from fis.errors import InvalidCRS, InvalidGeometry
 
 __all__ = [
@@ -104,6 +106,12 @@ def parse_crs(value: str | int | pyproj.CRS | None, *, field: str = "crs") -> py
     return crs
 
 
+#: PROJ strings, WKT and PROJJSON parts that make PROJ open a file or a grid named by the client.
+_NAMES_A_FILE = re.compile(
+    r"(?i)(?:\b(?:init|nadgrids|geoidgrids|grids|file)\s*=)|parameterfile|parameter_file|\bgrid_name\b"
+)
+
+
 def _crs_from_user_input(value: str | int, field: str) -> pyproj.CRS:
     if isinstance(value, int):
         if value <= 0:
@@ -116,6 +124,12 @@ def _crs_from_user_input(value: str | int, field: str) -> pyproj.CRS:
         text = _CRS_ALIASES.get(text.upper(), text)
         if text.isdigit():
             text = f"EPSG:{text}"
+        if _NAMES_A_FILE.search(text):
+            raise InvalidCRS(
+                f"{field}: {short_repr(value)} names a file or grid (+init, +nadgrids, +geoidgrids, grids, "
+                f"PARAMETERFILE); such CRS definitions are refused; {_CRS_HINT}",
+                field=field,
+            )
     try:
         return pyproj.CRS.from_user_input(text)
     except CRSError:
@@ -193,6 +207,7 @@ def parse_geometry(
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("{"):
+            check_json_depth(text, field=field)
             try:
                 value = json.loads(text)
             except ValueError as exc:
@@ -225,6 +240,7 @@ def parse_geometry(
     else:
         source_crs = parse_crs(crs_member, field=f"{field}.crs")
 
+    check_vertices(int(shapely.get_num_coordinates(geom)), field=field)
     geom = shapely.force_2d(geom)
     if geom.is_empty:
         raise InvalidGeometry(

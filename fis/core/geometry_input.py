@@ -16,6 +16,7 @@ import shapely
 from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon
 
+from fis.core.limits import check_wkt_depth
 from fis.errors import InvalidCRS, InvalidGeometry
 
 # ----------------------------------------------------------------------------------- WKT
@@ -31,6 +32,7 @@ def read_wkt(text: str, field: str) -> tuple[Polygon | MultiPolygon, str | int |
     m = _SRID_RE.match(text)
     if m:
         crs_member, text = int(m.group(1)), m.group(2).strip()
+    check_wkt_depth(text, field=field)
     try:
         with np.errstate(invalid="ignore"):  # NaN coordinates are reported below
             geom = shapely.from_wkt(text, on_invalid="raise")

@@ -58,10 +58,13 @@ class Services:
             return self._engine
 
     def run_timeseries(
-        self, request: TimeseriesRequest, *, progress: Progress | None = None
+        self, request: TimeseriesRequest, *, progress: Progress | None = None, owner: str | None = None,
+        idempotency_key: str | None = None,
     ) -> tuple[TimeSeries, SeriesResult]:
         """Compute the request and store the series (:func:`fis.services.series.compute_and_store`)."""
-        return compute_and_store(self.sessions, self.engine, request, progress=progress)
+        return compute_and_store(
+            self.sessions, self.engine, request, progress=progress, owner=owner, idempotency_key=idempotency_key
+        )
 
     def refresh_series(
         self, series_id: str, *, now: dt.datetime | None = None, progress: Progress | None = None

@@ -25,13 +25,24 @@ from fis.services.hints import empty_series_hints
 from fis.store.db import transaction
 from fis.store.incremental import StoredPart, find_reusable, merge, scenes_to_compute, stored_part
 from fis.store.orm import TimeSeries
-from fis.store.queries import errors_of, find_scenes, get_series, observation_row, observations_of, save_series
+from fis.store.queries import (
+    errors_of,
+    find_scenes,
+    get_series,
+    observation_row,
+    observations_of,
+    remember_key,
+    save_series,
+)
 
 
 def compute_and_store(
-    sessions: sessionmaker[Session], engine: Engine, request: TimeseriesRequest, *, progress: Progress | None = None
+    sessions: sessionmaker[Session], engine: Engine, request: TimeseriesRequest, *, progress: Progress | None = None,
+    owner: str | None = None, idempotency_key: str | None = None,
 ) -> tuple[TimeSeries, SeriesResult]:
-    """Find the scenes, compute every observation, then store the series in one transaction.
+    """Find the scenes, compute every observation, then store the series (of ``owner``) in one transaction.
+
+    With ``idempotency_key`` the key is stored in the same transaction (see :func:`remember_key`).
 
     When a stored series has the same geometry and parameters and the request's range extends
     its range, the dates that series covers are taken from it and only the others are computed
@@ -43,7 +54,7 @@ def compute_and_store(
         scenes = find_scenes(session, request.aoi.geometry_4326, covered_range(request.time_range, request.aggregation))
         if request.aggregation is None:
             wanted = {**request.parameters(), "model": engine.model.name}
-            stored = find_reusable(session, request.aoi.geometry_4326, wanted, request.time_range)
+            stored = find_reusable(session, request.aoi.geometry_4326, wanted, request.time_range, owner=owner)
             if stored is not None:
                 part = stored_part(stored, request.time_range)
     result = _compute_reusing(engine, request, scenes, part, progress)
@@ -62,7 +73,10 @@ def compute_and_store(
             ],
             name=request.name,
             properties=request.properties,
+            owner=owner,
         )
+        if idempotency_key is not None:
+            remember_key(session, owner, idempotency_key, series.id)
     return series, result
 
 

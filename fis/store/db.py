@@ -108,15 +108,19 @@ def ensure_migrated(engine: Engine) -> None:
     """Raise :class:`StorageError` unless the schema is at the newest migration (creates nothing)."""
     path = sqlite_file(engine)
     if path is not None and not path.exists():
-        raise StorageError(f"database file {path} does not exist; run `fis db upgrade` to create it")
+        raise StorageError(
+            f"database file {path} does not exist; run `fis db upgrade` to create it", details={"reason": "missing"}
+        )
     try:
         current = current_revision(engine)
     except Exception as exc:  # noqa: BLE001 - connection problems of any driver
         raise StorageError(
-            f"database {engine.url.render_as_string(hide_password=True)} is unreachable: {exc}"
+            f"database {engine.url.render_as_string(hide_password=True)} is unreachable: {exc}",
+            details={"reason": "unreachable"},
         ) from None
     head = head_revision(engine)
     if current != head:
         raise StorageError(
-            f"database schema is at revision {current!r}, the code needs {head!r}; run `fis db upgrade`"
+            f"database schema is at revision {current!r}, the code needs {head!r}; run `fis db upgrade`",
+            details={"reason": "not_migrated"},
         )

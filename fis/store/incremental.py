@@ -94,9 +94,11 @@ def stored_part(series: TimeSeries, within: TimeRange) -> StoredPart:
 
 
 def find_reusable(
-    session: Session, geometry_4326: BaseGeometry, parameters: dict[str, Any], time_range: TimeRange
+    session: Session, geometry_4326: BaseGeometry, parameters: dict[str, Any], time_range: TimeRange,
+    *, owner: str | None = None,
 ) -> TimeSeries | None:
-    """The newest stored series with this geometry and these parameters whose range the request extends.
+    """The newest stored series (of ``owner``, when given) with this geometry and these parameters whose range
+    the request extends.
 
     A request inside a stored range (e.g. the same request again) is computed afresh.
     """
@@ -113,6 +115,8 @@ def find_reusable(
         .order_by(TimeSeries.created_at.desc(), TimeSeries.id)
         .options(selectinload(TimeSeries.observations))
     )
+    if owner is not None:  # another client's series is not reused (nor revealed by X-FIS-Reused)
+        query = query.where(TimeSeries.owner == owner)
     wanted = comparable(parameters)
     for series in session.scalars(query):
         stored_range = TimeRange(_utc(series.time_from), _utc(series.time_to))

@@ -152,6 +152,8 @@ class TimeSeries(BBoxMixin, Base):
     name: Mapped[str | None] = mapped_column(String(200))
     #: the request Feature's ``properties``, kept for the GeoJSON export
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    #: the client that made it (FIS_AUTH=required); null for series made without authentication
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
 
     observations: Mapped[list[ObservationRow]] = relationship(
         back_populates="timeseries", cascade="all, delete-orphan", passive_deletes=True,
@@ -211,4 +213,40 @@ class ObservationRow(Base):
     __table_args__ = (UniqueConstraint("timeseries_id", "date"),)
 
 
-__all__ = ["BANDS", "Base", "GeometryType", "ObservationRow", "Scene", "TimeSeries"]
+class Client(Base):
+    """An API client (OAuth2 client credentials): its secret is stored only as a scrypt hash."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccessToken(Base):
+    """An issued bearer token, stored as the SHA-256 of the (random, high-entropy) token."""
+
+    __tablename__ = "access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """The series a POST with an ``Idempotency-Key`` header made, per owner ("" without authentication)."""
+
+    __tablename__ = "idempotency_keys"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    series_id: Mapped[str] = mapped_column(ForeignKey("timeseries.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+__all__ = [
+    "BANDS", "AccessToken", "Base", "Client", "GeometryType", "IdempotencyKey", "ObservationRow", "Scene", "TimeSeries",
+]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from fis.core.bands import BANDS
@@ -17,7 +17,7 @@ from fis.core.scenes import BandAsset, SceneRecord
 from fis.core.stats import NDVI_STATISTICS
 from fis.core.timerange import TimeRange
 from fis.errors import NotFound
-from fis.store.orm import ObservationRow, Scene, TimeSeries
+from fis.store.orm import IdempotencyKey, ObservationRow, Scene, TimeSeries
 
 # --- scenes -----------------------------------------------------------------------------------
 
@@ -190,9 +190,11 @@ def save_series(
     warnings: Sequence[str] = (),
     name: str | None = None,
     properties: dict[str, Any] | None = None,
+    owner: str | None = None,
 ) -> TimeSeries:
     """Store a computed series and its observations (the caller's transaction commits)."""
     series = TimeSeries(
+        owner=owner,
         name=name,
         properties=properties,
         geometry=geometry_4326,
@@ -211,10 +213,15 @@ def save_series(
     return series
 
 
-def get_series(session: Session, series_id: str) -> TimeSeries:
-    series = session.scalars(
-        select(TimeSeries).where(TimeSeries.id == series_id).options(selectinload(TimeSeries.observations))
-    ).first()
+def _owned(query: Select[TimeSeries], owner: str | None) -> Select[TimeSeries]:
+    """Only ``owner``'s series (``None``: every series, as without authentication)."""
+    return query if owner is None else query.where(TimeSeries.owner == owner)
+
+
+def get_series(session: Session, series_id: str, *, owner: str | None = None) -> TimeSeries:
+    """A stored series (of ``owner``, when given: another client's series is not found)."""
+    query = _owned(select(TimeSeries).where(TimeSeries.id == series_id), owner)
+    series = session.scalars(query.options(selectinload(TimeSeries.observations))).first()
     if series is None:
         raise NotFound(
             f"time series {series_id!r} not found; list stored series with GET /api/v1/timeseries", field="id"
@@ -222,19 +229,23 @@ def get_series(session: Session, series_id: str) -> TimeSeries:
     return series
 
 
-def rename_series(session: Session, series_id: str, name: str | None) -> TimeSeries:
+def rename_series(session: Session, series_id: str, name: str | None, *, owner: str | None = None) -> TimeSeries:
     """Set (or with None remove) a stored series' name (the caller's transaction commits)."""
-    series = get_series(session, series_id)
+    series = get_series(session, series_id, owner=owner)
     series.name = name
     session.flush()
     return series
 
 
-def list_series(session: Session, *, limit: int, offset: int) -> tuple[list[TimeSeries], int]:
-    """A page of stored series, newest first, and the total count."""
-    total = int(session.scalar(select(func.count()).select_from(TimeSeries)) or 0)
+def list_series(
+    session: Session, *, limit: int, offset: int, owner: str | None = None
+) -> tuple[list[TimeSeries], int]:
+    """A page of stored series (of ``owner``, when given), newest first, and the total count."""
+    count = select(func.count()).select_from(TimeSeries)
+    total = int(session.scalar(count if owner is None else count.where(TimeSeries.owner == owner)) or 0)
     rows = session.scalars(
-        select(TimeSeries).order_by(TimeSeries.created_at.desc(), TimeSeries.id).limit(limit).offset(offset)
+        _owned(select(TimeSeries), owner)
+        .order_by(TimeSeries.created_at.desc(), TimeSeries.id).limit(limit).offset(offset)
     ).all()
     return list(rows), total
 
@@ -250,8 +261,8 @@ def observation_counts(session: Session, series_ids: Sequence[str]) -> dict[str,
     return {sid: int(n) for sid, n in rows}
 
 
-def delete_series(session: Session, series_id: str) -> None:
-    get_series(session, series_id)
+def delete_series(session: Session, series_id: str, *, owner: str | None = None) -> None:
+    get_series(session, series_id, owner=owner)
     session.execute(delete(ObservationRow).where(ObservationRow.timeseries_id == series_id))
     session.execute(delete(TimeSeries).where(TimeSeries.id == series_id))
 
@@ -314,3 +325,17 @@ def _observation(row: ObservationRow) -> Observation:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def series_for_key(session: Session, owner: str | None, key: str) -> str | None:
+    """The id of the series ``owner`` made with this ``Idempotency-Key`` (None: not made yet)."""
+    found: str | None = session.scalar(
+        select(IdempotencyKey.series_id).where(IdempotencyKey.owner == (owner or ""), IdempotencyKey.key == key)
+    )
+    return found
+
+
+def remember_key(session: Session, owner: str | None, key: str, series_id: str) -> None:
+    """Store an ``Idempotency-Key`` with its series (a concurrent duplicate fails the caller's transaction)."""
+    session.add(IdempotencyKey(owner=owner or "", key=key, series_id=series_id))
+    session.flush()

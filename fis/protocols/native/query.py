@@ -52,7 +52,9 @@ Threshold = Annotated[
 Flag = Annotated[bool | None, BeforeValidator(_flag)]
 Limit = Annotated[int, Field(ge=1, le=1000), Hint("an integer from 1 to 1000")]
 SceneLimit = Annotated[int, Field(ge=1, le=10000), Hint("an integer from 1 to 10000")]
-Offset = Annotated[int, Field(ge=0), Hint("an integer >= 0")]
+#: Offsets fit a 32-bit signed integer (larger ones overflowed the databases' 64-bit OFFSET into a 500).
+MAX_OFFSET = 2**31 - 1
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET), Hint(f"an integer from 0 to {MAX_OFFSET}")]
 
 
 class Query(BaseModel):

@@ -21,6 +21,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import MultiPolygon, Polygon, box, mapping
 
 from fis.core.geometry import AOI, parse_crs, parse_geometry
+from fis.core.limits import check_json_depth, check_wkt_depth
 from fis.core.request import TimeseriesRequest
 from fis.core.timerange import TimeRange, parse_interval
 from fis.errors import FisError, InvalidInput
@@ -155,6 +156,7 @@ def parse_fis_geometry(geometry: str | None, bbox: str | None, crs: pyproj.CRS, 
         raise FisParameterError("GEOMETRY", "GEOMETRY and BBOX are both given; send one of them")
     order = "lat/lon (EPSG:4326 axis order)" if lat_first else "x/y"
     if geometry is not None:
+        check_wkt_depth(geometry, field="GEOMETRY")
         try:
             with np.errstate(invalid="ignore"):
                 geom = shapely.from_wkt(geometry, on_invalid="raise")
@@ -338,6 +340,7 @@ def wire_parameters(
     if form is not None:
         merged.update(_query(form, "form body"))
     elif body is not None and body.strip():
+        check_json_depth(body)
         try:
             decoded = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
