@@ -223,4 +223,7 @@ def test_geometry_body_errors_are_the_request_bodys(client: Any) -> None:
     assert parsed == series.get_json()["error"]
     unknown = client.post("/api/v1/geometry/parse", json={"geometry": bad, "srs": 1}).get_json()["error"]
     assert unknown["field"] == "srs" and "got keys ['geometry', 'srs']" in unknown["message"]
-    assert client.post("/api/v1/geometry/parse", data=json.dumps([1])).get_json()["error"]["field"] == "geometry"
+    not_object = client.post("/api/v1/geometry/parse", data=json.dumps([1]), content_type="application/json")
+    assert not_object.get_json()["error"]["field"] == "geometry"
+    # a body that is neither JSON nor a multipart upload is refused before it is read (no CSRF without preflight)
+    assert client.post("/api/v1/geometry/parse", data=json.dumps([1])).status_code == 415
