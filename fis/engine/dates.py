@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fis.core.bands import BANDS
-from fis.core.request import CloudMaskSettings
+from fis.core.request import CloudMaskSettings, TimeseriesRequest
 from fis.core.scenes import SceneRecord
 from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
 from fis.engine.clouds import CloudModel, cloud_mask
@@ -26,6 +26,34 @@ from fis.engine.reductions import DatePixels
 SCL = "SCL"
 SCL_CLOUD_CLASSES = (8, 9, 10)
 SCL_SHADOW_CLASS = 3
+
+
+#: bands every request reads: they define the valid pixels (and NDVI)
+BASE_BANDS = frozenset({"B04", "B08"})
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a request needs read per date: the bands on its grid (None: every band) and whether the cloud mask."""
+
+    bands: frozenset[str] | None = None
+    mask: bool = True
+
+
+def needs_of(request: TimeseriesRequest, model_bands: tuple[str, ...]) -> Needs:
+    """The bands and cloud mask the request's ``outputs``, indices and options need (the mask brings its own
+    inputs: the CLM layer, the SCL band or the model's bands on the cloud grid)."""
+    outputs = request.outputs
+    pick = request.aggregation.pick if request.aggregation is not None else None
+    mask = "cloud_fraction" in outputs or request.mask_clouds or pick in ("least_cloudy", "clear_mean")
+    if "bands" in outputs:
+        return Needs(bands=None, mask=mask)
+    bands = set(BASE_BANDS)
+    if "cloud_probability" in outputs:
+        bands.update(model_bands)
+    for index in request.indices:
+        bands.update(index.bands)
+    return Needs(bands=frozenset(bands), mask=mask)
 
 
 @dataclass
@@ -64,16 +92,20 @@ class DateReader:
         group: list[SceneRecord],
         *,
         pixel_probability: bool = True,
+        needs: Needs | None = None,
     ) -> DatePixels:
-        """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask.
+        """Read the bands of one date onto the grid (tiles mosaicked) and sample the cloud mask.
 
-        Without ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
+        ``needs`` says which bands and whether the mask (default: every band and the mask). Without
+        ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
         """
+        needs = needs or Needs()
         inside = layout.inside
         rows, cols = layout.cloud_cells
         present = [band for band in BANDS if any(band in s.assets for s in group)]
+        on_field = set(present) if needs.bands is None else needs.bands.intersection(present)
         level = group[0].product_level
-        source = self.cloud_source(mask, group, present)
+        source = self.cloud_source(mask, group, present) if needs.mask else None
         layers = None
         if source == "precomputed":
             layers = self._read_layers(mask, layout, group, with_probability=pixel_probability)
@@ -89,9 +121,14 @@ class DateReader:
         cloudy = probability = shadow = None
         for band in present:
             on_model_grid = model_grid is not None and band in model_bands
-            grids = [layout.grid, model_grid] if on_model_grid and model_grid != layout.grid else [layout.grid]
-            mosaics = mosaic(group, band, grids, self.cache)  # type: ignore[arg-type]
-            values[band] = mosaics[0][inside]
+            if band not in on_field and not on_model_grid:
+                continue
+            grids = [layout.grid] if band in on_field else []
+            if on_model_grid and (not grids or model_grid != layout.grid):
+                grids.append(model_grid)  # type: ignore[arg-type]
+            mosaics = mosaic(group, band, grids, self.cache)
+            if band in on_field:
+                values[band] = mosaics[0][inside]
             if on_model_grid:
                 full[band] = mosaics[-1]
         if layers is not None:

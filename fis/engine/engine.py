@@ -24,13 +24,13 @@ import numpy as np
 import rasterio
 
 from fis.core.aggregation import Aggregation, Interval, covered_range, intervals
-from fis.core.observation import Observation, ObservationError, SeriesResult
+from fis.core.observation import OUTPUTS, Observation, ObservationError, SeriesResult
 from fis.core.options import StatisticsOptions
 from fis.core.request import TimeseriesRequest
 from fis.core.scenes import SceneRecord
 from fis.core.timerange import TimeRange
 from fis.engine.clouds import CloudModel
-from fis.engine.dates import DateReader
+from fis.engine.dates import DateReader, needs_of
 from fis.engine.layout import RequestLayout, request_layout
 from fis.engine.raster import DatasetCache
 from fis.engine.reductions import (
@@ -88,24 +88,28 @@ def series_result(
     errors: list[ObservationError],
     grid: dict[str, Any],
     warnings: tuple[str, ...],
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> SeriesResult:
-    """Observations of reduced rows, with ``cloud_probability`` from one batched model call."""
-    probabilities = predict_vectors(model, [r.reduction.model_vector for r in rows])
+    """Observations of reduced rows, with ``cloud_probability`` from one batched model call (when one of
+    ``outputs``; the measures not in ``outputs`` are left empty)."""
+    vectors = [r.reduction.model_vector if "cloud_probability" in outputs else None for r in rows]
+    probabilities = predict_vectors(model, vectors)
     observations = tuple(
         Observation(
             date=r.date,
             datetime=r.datetime,
             scenes=r.scenes,
-            ndvi=r.reduction.ndvi,
-            bands=r.reduction.bands,
+            ndvi=r.reduction.ndvi if "ndvi" in outputs else {},
+            bands=r.reduction.bands if "bands" in outputs else {},
             cloud_probability=p,
-            cloud_fraction=r.reduction.cloud_fraction,
+            cloud_fraction=r.reduction.cloud_fraction if "cloud_fraction" in outputs else None,
             pixels=r.reduction.pixels,
             cloud_source=r.reduction.cloud_source,
             indices=r.reduction.indices,
             percentiles=r.reduction.percentiles,
             histograms=r.reduction.histograms,
             interval=r.interval,
+            outputs=outputs,
         )
         for r, p in zip(rows, probabilities, strict=True)
     )
@@ -186,7 +190,7 @@ class Engine:
             warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
         if per_interval is not None:
             rows.extend(per_interval.close_rest())
-        return series_result(self.model, rows, errors, grid, tuple(warnings))
+        return series_result(self.model, rows, errors, grid, tuple(warnings), request.outputs)
 
     def iter_dates(
         self,
@@ -212,13 +216,16 @@ class Engine:
         for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
             by_date[scene.date].append(scene)
         dates = sorted(by_date)
+        needs = needs_of(request, self.model.input_bands)
 
         def work(date: dt.date) -> DateItem:
             group = by_date[date]
             ids = tuple(s.id for s in group)
             when = min(s.datetime for s in group)
             try:
-                outcome: Any = self.reader.read(request.cloud_mask, layout, group, pixel_probability=pixel_probability)
+                outcome: Any = self.reader.read(
+                    request.cloud_mask, layout, group, pixel_probability=pixel_probability, needs=needs
+                )
                 if reducer is not None:
                     outcome = reducer(outcome)
             except FisError as exc:
