@@ -43,6 +43,7 @@ from fis.engine.reductions import (
     reduce_date,
     reduce_sample,
 )
+from fis.engine.remote import RemotePolicy, is_remote
 from fis.errors import FisError
 
 Progress = Callable[[int, int], None]
@@ -128,19 +129,31 @@ class Engine:
         read_threads: int = 2,
         use_cloud_layers: bool = True,
         gdal_cachemax_mb: int | None = None,
+        remote: RemotePolicy | None = None,
     ):
         self.model = model
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
         self.read_threads = max(1, read_threads)
+        #: how files over HTTP(S)/S3 are read: a larger pool, GDAL's HTTP settings, retries
+        self.remote = remote or RemotePolicy()
         #: reads one date's pixels; ``use_cloud_layers``: registered CLP/CLM layers matching a request's settings
-        self.reader = DateReader(model, self.cache, use_cloud_layers=use_cloud_layers)
-        # one long-lived pool: its threads keep their open-dataset caches between requests
+        self.reader = DateReader(model, self.cache, use_cloud_layers=use_cloud_layers, remote=self.remote)
+        cachemax = GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb
+        # long-lived pools: their threads keep their GDAL environments between requests; requests with
+        # remote files are read on the larger remote pool (latency-bound: threads wait on HTTP answers)
         self._pool = ThreadPoolExecutor(
             max_workers=self.read_threads,
             thread_name_prefix="fis-read",
             initializer=_enter_gdal_environment,
-            initargs=(GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb,),
+            initargs=({"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": cachemax},),
+        )
+        self.remote_threads = max(1, self.remote.threads)
+        self._remote_pool = ThreadPoolExecutor(
+            max_workers=self.remote_threads,
+            thread_name_prefix="fis-remote-read",
+            initializer=_enter_gdal_environment,
+            initargs=({**self.remote.gdal_options(), "GDAL_CACHEMAX": cachemax},),
         )
 
     def compute(
@@ -211,7 +224,13 @@ class Engine:
         scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
         if not scenes:
             return
-        layout = self.layout(request, scenes)
+        remote = any(is_remote(a.href) for s in scenes for a in s.assets.values())
+        if remote:
+            with rasterio.Env(**self.remote.gdal_options()):  # the layout opens reference files
+                layout = self.layout(request, scenes)
+        else:
+            layout = self.layout(request, scenes)
+        pool, threads = (self._remote_pool, self.remote_threads) if remote else (self._pool, self.read_threads)
         by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
         for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
             by_date[scene.date].append(scene)
@@ -232,7 +251,7 @@ class Engine:
                 outcome = ObservationError(date=date, scenes=ids, message=exc.message)
             return DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=layout)
 
-        for done, item in enumerate(_bounded_map(self._pool, work, dates, window=self.read_threads + 1), start=1):
+        for done, item in enumerate(_bounded_map(pool, work, dates, window=threads + 1), start=1):
             if progress:
                 progress(done, len(dates))
             yield item
@@ -373,8 +392,8 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence
 GDAL_CACHEMAX_MB = 64
 
 
-def _enter_gdal_environment(cachemax_mb: int) -> None:
+def _enter_gdal_environment(options: dict[str, Any]) -> None:
     """Give a read thread one lasting GDAL environment (entering one per read costs file stats)."""
-    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=cachemax_mb)
+    environment = rasterio.Env(**options)
     environment.__enter__()
     threading.current_thread().__dict__["_fis_gdal_env"] = environment
