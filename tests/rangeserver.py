@@ -43,6 +43,9 @@ class RangeServer(ThreadingHTTPServer):
         self.requests: Counter[str] = Counter()
         self.lock = threading.Lock()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients (GDAL) close connections mid-answer when they have what they need: not an error here."""
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
@@ -83,24 +86,26 @@ class _Handler(BaseHTTPRequestHandler):
         if server.root not in path.parents or not path.is_file():
             self._status(404)
             return
-        data = path.read_bytes()
-        start, end = 0, len(data) - 1
+        size = path.stat().st_size
+        start, end = 0, size - 1
         status = 200
         match = RANGE.match(self.headers.get("Range", ""))
         if match:
             start = int(match.group(1))
-            end = min(int(match.group(2)) if match.group(2) else end, len(data) - 1)
+            end = min(int(match.group(2)) if match.group(2) else end, size - 1)
             if start > end:
                 self._status(416)
                 return
             status = 206
-        chunk = data[start : end + 1]
+        with path.open("rb") as fh:
+            fh.seek(start)
+            chunk = fh.read(end - start + 1)
         self.send_response(status)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(len(chunk)))
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
         if not body:
             return

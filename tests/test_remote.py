@@ -69,6 +69,13 @@ def test_is_remote() -> None:
     assert not is_remote("/data/a.tif") and not is_remote("relative/a.tif")
 
 
+def test_gdal_variables_of_the_environment_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    options = RemotePolicy(timeout_s=7).gdal_options()
+    assert options["GDAL_HTTP_TIMEOUT"] == "7" and options["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "99")
+    assert "GDAL_HTTP_TIMEOUT" not in RemotePolicy(timeout_s=7).gdal_options()
+
+
 def test_remote_numbers_equal_the_local_archive(
     demo: DemoArchive, remote_items: list[Path], server: RangeServer
 ) -> None:

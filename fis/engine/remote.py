@@ -11,6 +11,7 @@ becomes an ``errors`` entry of the series (PARTIAL), never a failed request.
 from __future__ import annotations
 
 import ctypes
+import os
 import re
 import time
 from collections.abc import Callable
@@ -52,8 +53,9 @@ class RemotePolicy:
     gdal_retry_delay_s: float = 0.5
 
     def gdal_options(self) -> dict[str, str]:
-        """GDAL configuration of the remote read threads (each one documented in docs/configuration.md)."""
-        return {
+        """GDAL configuration of the remote read threads (documented in docs/configuration.md); a variable
+        set in the process' environment (e.g. ``GDAL_HTTP_TIMEOUT``) is left to it."""
+        options = {
             # no directory listing to look for sidecar files (.aux.xml, .ovr, .msk): one request per open saved
             "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
             # only raster files are opened over HTTP (no probing of sidecar names)
@@ -62,6 +64,8 @@ class RemotePolicy:
             "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
             "GDAL_HTTP_MULTIPLEX": "YES",
             "GDAL_HTTP_VERSION": "2",
+            # the first request of an open fetches 64 KB: header and tile index of a COG in one answer
+            "GDAL_INGESTED_BYTES_AT_OPEN": str(64 * 1024),
             # a per-handle cache of read bytes (headers, tile index) and the process-wide region cache
             "VSI_CACHE": "TRUE",
             "VSI_CACHE_SIZE": str(8 * 1024 * 1024),
@@ -72,6 +76,7 @@ class RemotePolicy:
             "GDAL_HTTP_TIMEOUT": str(self.timeout_s),
             "GDAL_HTTP_CONNECTTIMEOUT": str(min(self.timeout_s, 10)),
         }
+        return {key: value for key, value in options.items() if key not in os.environ}
 
     def retrying(self, href: str, read: Callable[[], T]) -> T:
         """``read()``, retried with backoff when it raises :class:`RasterReadError` for a remote ``href``."""
