@@ -40,7 +40,7 @@ DEFAULT_PATHS = ("ours", "ours_precomputed", "ours_recipe", "peer_a", "peer_b", 
 DIAGNOSTIC = ("peer_a_centre", "read_floor", "peer_a_numpy_cells")
 QUICK_PATHS = ("ours", "ours_precomputed", "ours_recipe", "peer_a", "peer_b")
 #: --remote: the archive served by a local HTTP server; every path reads the same URLs
-REMOTE_PATHS = ("ours", "ours_local", "peer_a", "peer_b", "read_floor")
+REMOTE_PATHS = ("ours", "read_floor", "ours_local", "peer_a", "peer_b")
 #: the 10 m-mask variant runs s2cloudless on every pixel (~12 us each): 10,000 ha x 73 dates ~ 15 min
 MAX_HA = {"peer_a_10m": 100.0}
 #: agreement rules per peer against ours: (fields, kind, tolerance)

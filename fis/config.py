@@ -34,7 +34,7 @@ class Settings:
     read_threads: int = 2
     #: Threads reading a request's dates when its files are remote (http(s)://, s3://, /vsicurl/...): the
     #: reads wait on HTTP answers, so many more than the cores pay off.
-    remote_read_threads: int = 16
+    remote_read_threads: int = 32
     #: Seconds GDAL waits for an HTTP answer of a remote file (GDAL_HTTP_TIMEOUT).
     remote_timeout_s: int = 30
     #: Retries (with backoff) of a failed read of a remote file before its date is reported as an error.

@@ -41,7 +41,7 @@ class RemotePolicy:
     """How remote rasters are read: threads, GDAL's HTTP timeouts and retries, our retries of a read."""
 
     #: threads reading the dates of a request with remote files (FIS_REMOTE_READ_THREADS)
-    threads: int = 16
+    threads: int = 32
     #: seconds GDAL waits for an HTTP response (GDAL_HTTP_TIMEOUT; FIS_REMOTE_TIMEOUT_S)
     timeout_s: int = 30
     #: retries of a failed read, after GDAL's own retries of 429/5xx answers (FIS_REMOTE_RETRIES)
