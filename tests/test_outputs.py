@@ -271,3 +271,20 @@ def test_outputs_through_the_api(ingested: Any) -> None:
     bad = client.post("/api/v1/timeseries", json={**body, "max_cloud_probability": 0.5})
     assert bad.status_code == 400
     assert bad.get_json()["error"]["field"] == "max_cloud_probability"
+
+
+def test_recipe_across_a_tile_seam_equals_the_full_request(
+    demo: DemoArchive, layered: list[SceneRecord], engine: Engine, band_reads: set[str]
+) -> None:
+    """A field over both tiles: layer cells near the seam are recomputed on the mosaic, so the model's
+    bands are read there (on the seam window only), and the numbers still equal the full request's."""
+    west, south, east, north = demo.bbox
+    ring = [[west + x * (east - west), north - y * (north - south)]
+            for x, y in [(0.3, 0.4), (0.7, 0.4), (0.7, 0.6), (0.3, 0.6), (0.3, 0.4)]]
+    _GEOMETRY["field"] = {"type": "Polygon", "coordinates": [ring]}
+    full = engine.compute(parse_timeseries_request(body_of(None)), layered)
+    band_reads.clear()
+    part = engine.compute(parse_timeseries_request(body_of(["ndvi", "cloud_fraction"])), layered)
+    assert {"B04", "B08", CLM} < band_reads <= {"B04", "B08", CLM, *MODEL.input_bands}  # seam cells
+    assert_same_where_present(part, full, ("ndvi", "cloud_fraction"))
+    _GEOMETRY["field"] = field_geometry(demo)
