@@ -29,7 +29,9 @@ from fis.store.db import upgrade
 from rangeserver import Faults, RangeServer, rewrite_items, serve
 
 MODEL = load_model("s2cloudless-v0.1")
-FAST = RemotePolicy(threads=8, timeout_s=1, retries=2, backoff_s=0.05, gdal_retries=1, gdal_retry_delay_s=0.05)
+FAST = RemotePolicy(threads=8, timeout_s=10, retries=2, backoff_s=0.05, gdal_retries=1, gdal_retry_delay_s=0.05)
+#: for the hanging server: a short timeout (still far above a normal answer on a loaded machine)
+SHORT = RemotePolicy(threads=8, timeout_s=2, retries=2, backoff_s=0.05, gdal_retries=1, gdal_retry_delay_s=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +61,8 @@ def body(demo: DemoArchive, **extra: Any) -> dict[str, Any]:
     return {"geometry": field, "time_range": {"from": "2023-01-01", "to": "2023-12-31"}, **extra}
 
 
-def engine() -> Engine:
-    return Engine(MODEL, cache=DatasetCache(256), remote=FAST)
+def engine(policy: RemotePolicy = FAST) -> Engine:
+    return Engine(MODEL, cache=DatasetCache(256), remote=policy)
 
 
 def test_is_remote() -> None:
@@ -138,8 +140,8 @@ def test_a_failing_file_makes_its_date_an_error(
         elif fault == "truncated":
             server.faults.truncated.add(path)
         else:
-            server.faults.hang[path] = 1.5  # beyond the 1 s timeout
-    result = engine().compute(parse_timeseries_request(body(demo)), scenes_of(items))
+            server.faults.hang[path] = 4.0  # beyond the 2 s timeout
+    result = engine(SHORT if fault == "hang" else FAST).compute(parse_timeseries_request(body(demo)), scenes_of(items))
     assert [e.date for e in result.errors] == [date]
     assert "B04" in result.errors[0].message
     assert result.observations == tuple(o for o in local.observations if o.date != date)
@@ -151,11 +153,11 @@ def test_the_service_reports_partial_and_keeps_answering(
     server, items = faulty
     for path in _one_date_files(items, "2023-05-01", "B04"):
         server.faults.truncated.add(path)
-    settings = Settings(data_dir=tmp_path, remote_read_threads=4, remote_timeout_s=1, remote_retries=1)
+    settings = Settings(data_dir=tmp_path, remote_read_threads=4, remote_timeout_s=10, remote_retries=1)
     app = create_app(settings)
     services = app.extensions["fis"]
     upgrade(services.db)
-    assert (services.engine.remote.threads, services.engine.remote.timeout_s, services.engine.remote.retries) == (4, 1, 1)
+    assert (services.engine.remote.threads, services.engine.remote.timeout_s, services.engine.remote.retries) == (4, 10, 1)
     from fis.services.ingest import ingest
 
     report = ingest([str(p) for p in items], services.sessions)
