@@ -56,6 +56,8 @@ class Ours:
 
     label = "ours (mask at request time)"
     use_layers = False
+    #: the request's ``outputs`` (None: the default, every measure)
+    outputs: list[str] | None = None
 
     def __init__(self, ctx: "Context"):
         self.ctx = ctx
@@ -91,7 +93,10 @@ class Ours:
 
         from common import request_body
 
-        request = parse_timeseries_request(request_body(polygon))
+        body = request_body(polygon)
+        if self.outputs is not None:
+            body["outputs"] = self.outputs
+        request = parse_timeseries_request(body)
         result = self.engine.compute(request, self.scenes)
         if result.errors:
             raise RuntimeError(f"ours reported errors: {result.errors[:3]}")
@@ -121,6 +126,26 @@ class OursPrecomputed(Ours):
         self.scenes = prepare_cloud_layers(self.ctx, self.scenes, self.model)
 
 
+class OursRecipe(OursPrecomputed):
+    """The seed's recipe: precomputed layers and ``outputs: ["ndvi", "cloud_fraction"]`` (B04, B08 and
+    the CLM layer read per date)."""
+
+    label = "ours, precomputed + outputs [ndvi, cloud_fraction]"
+    outputs = ["ndvi", "cloud_fraction"]
+
+
+class OursLocal(Ours):
+    """``--remote`` only: ours on the local files of the served archive (the remote numbers must equal these)."""
+
+    label = "ours on the local files (remote mode: same numbers?)"
+
+    def setup(self) -> None:
+        super().setup()
+        from fis.catalog.stac import scene_from_item
+
+        self.scenes = [scene_from_item(json.loads(p.read_text()), base_href=str(p)) for p in self.ctx.local_items]
+
+
 class ReadFloor(Ours):
     """Diagnostic: only the band reads ours makes (the same windows and tiles, the same pool of
     open datasets, two threads, GDAL settings as ours), without resampling, mosaicking, the model
@@ -138,13 +163,19 @@ class ReadFloor(Ours):
         super().new_request_state()
         self.cache = DatasetCache(4096)
 
-        def enter_gdal_environment() -> None:
-            cachemax = int(os.environ.get("FIS_GDAL_CACHEMAX_MB") or GDAL_CACHEMAX_MB)
-            rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=cachemax).__enter__()
+        cachemax = int(os.environ.get("FIS_GDAL_CACHEMAX_MB") or GDAL_CACHEMAX_MB)
+        options: dict[str, Any] = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+        threads = 2
+        if self.ctx.local_items:  # --remote: the engine's remote pool size and GDAL HTTP settings
+            options, threads = self.engine.remote.gdal_options(), self.engine.remote_threads
 
-        self.pool = ThreadPoolExecutor(max_workers=2, initializer=enter_gdal_environment)
+        def enter_gdal_environment() -> None:
+            rasterio.Env(**options, GDAL_CACHEMAX=cachemax).__enter__()
+
+        self.pool = ThreadPoolExecutor(max_workers=threads, initializer=enter_gdal_environment)
 
     def run(self, polygon: Any) -> dict[str, Record]:
+        import rasterio
         from fis.engine.raster import read_native_window
         from fis.core.request import parse_timeseries_request
 
@@ -152,7 +183,8 @@ class ReadFloor(Ours):
 
         request = parse_timeseries_request(request_body(polygon))
         scenes = [s for s in self.scenes if request.time_range.contains(s.datetime)]
-        layout = self.engine.layout(request, scenes)
+        with rasterio.Env(**(self.engine.remote.gdal_options() if self.ctx.local_items else {})):
+            layout = self.engine.layout(request, scenes)
         by_date: dict[Any, list[Any]] = defaultdict(list)
         for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
             by_date[scene.date].append(scene)
@@ -234,6 +266,8 @@ class Context:
 
     archive_root: Path
     items: list[Path]
+    #: ``--remote``: the local item files of the archive that ``items`` (http hrefs) serve
+    local_items: list[Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -255,7 +289,8 @@ def read_catalog(items: list[Path]) -> dict[str, list[Tile]]:
         for asset in item["assets"].values():
             bands = asset.get("eo:bands") or []
             if "data" in asset.get("roles", []) and len(bands) == 1 and bands[0]["name"] in BANDS:
-                files[bands[0]["name"]] = str((path.parent / asset["href"]).resolve())
+                href = asset["href"]  # a URL (--remote: read through GDAL's /vsicurl/) or a relative path
+                files[bands[0]["name"]] = f"/vsicurl/{href}" if "://" in href else str((path.parent / href).resolve())
         when = item["properties"]["datetime"]
         by_date[when[:10]].append(Tile(item["id"], when[:10], when, files))
     return {d: sorted(ts, key=lambda t: (t.datetime, t.id)) for d, ts in sorted(by_date.items())}
@@ -660,6 +695,8 @@ class PeerB(_Peer):
 PATHS: dict[str, type] = {
     "ours": Ours,
     "ours_precomputed": OursPrecomputed,
+    "ours_recipe": OursRecipe,
+    "ours_local": OursLocal,
     "peer_a": PeerA,
     "peer_b": PeerB,
     "peer_a_10m": PeerA10m,

@@ -6,6 +6,7 @@
     python benchmarks/run.py --quick          # sizes 1,100 ha on a small archive, 1 repeat
     python benchmarks/run.py --sizes 100 --repeats 5 --paths ours,peer_a
     python benchmarks/run.py --profile        # also cProfile ours (cold and warm) per size
+    python benchmarks/run.py --remote         # the archive served over HTTP (20 ms per request), 100 ha
 
 Every (path, size) runs in ``--repeats`` fresh subprocesses, the paths taking turns (round-robin, so a busy
 machine slows them alike); each process times one *cold* request
@@ -33,10 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS_DIR, archive_size_for, benchmark_polygon, ensure_archive, peak_rss_mb  # noqa: E402
 
-DEFAULT_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b", "peer_a_10m", "read_floor", "peer_a_numpy_cells")
+DEFAULT_PATHS = ("ours", "ours_precomputed", "ours_recipe", "peer_a", "peer_b", "peer_a_10m", "read_floor",
+                 "peer_a_numpy_cells")
 #: diagnostic rows run once (they explain a difference; their timing is not a target)
 DIAGNOSTIC = ("peer_a_centre", "read_floor", "peer_a_numpy_cells")
-QUICK_PATHS = ("ours", "ours_precomputed", "peer_a", "peer_b")
+QUICK_PATHS = ("ours", "ours_precomputed", "ours_recipe", "peer_a", "peer_b")
+#: --remote: the archive served by a local HTTP server; every path reads the same URLs
+REMOTE_PATHS = ("ours", "read_floor", "ours_local", "peer_a", "peer_b")
 #: the 10 m-mask variant runs s2cloudless on every pixel (~12 us each): 10,000 ha x 73 dates ~ 15 min
 MAX_HA = {"peer_a_10m": 100.0}
 #: agreement rules per peer against ours: (fields, kind, tolerance)
@@ -78,6 +82,19 @@ RULES: dict[str, list[tuple[str, tuple[str, ...], str, float]]] = {
         ("cloud_probability", ("cloud_probability",), "abs", 1e-12),
         ("cloudy count + cloud_fraction (per-scene 160 m layers)", ("cloudy", "cloud_fraction"), "exact", 0),
     ],
+    # the seed's recipe: only NDVI and cloud_fraction are computed (bands and cloud_probability are absent)
+    "ours_recipe": [
+        ("counts (total, valid, nodata)", ("total", "valid", "nodata"), "exact", 0),
+        ("NDVI stats", NDVI, "abs", 1e-12),
+        ("cloudy count + cloud_fraction (per-scene 160 m layers)", ("cloudy", "cloud_fraction"), "exact", 0),
+    ],
+    # --remote: ours over HTTP against ours on the local files: the same numbers, exactly
+    "ours_local": [
+        ("counts", COUNTS, "exact", 0),
+        ("NDVI stats", NDVI, "exact", 0),
+        ("band means", BAND_FIELDS, "exact", 0),
+        ("cloud_probability + cloud_fraction", ("cloud_probability", "cloud_fraction"), "exact", 0),
+    ],
 }
 
 
@@ -92,7 +109,11 @@ def worker(args: argparse.Namespace) -> None:
 
     archive = ensure_archive(args.archive_size, log=lambda *a: print(*a, file=sys.stderr))
     polygon = benchmark_polygon(archive, args.hectares)
-    path = PATHS[args.path](Context(archive.root, archive.items))
+    if args.remote_items:  # --remote: items with http hrefs (the served archive); the local ones beside
+        context = Context(archive.root, sorted(Path(args.remote_items).glob("*.json")), local_items=archive.items)
+    else:
+        context = Context(archive.root, archive.items)
+    path = PATHS[args.path](context)
     report: dict[str, Any] = {"path": args.path, "hectares": args.hectares, "label": path.label}
     try:
         path.setup()
@@ -141,8 +162,11 @@ def worker(args: argparse.Namespace) -> None:
 
 #: a fis source tree to benchmark instead of the installed one (--fis-src)
 FIS_SRC: str | None = None
-#: environment for the workers (--gdal-cachemax)
+#: environment for the workers (--gdal-cachemax; --remote)
 EXTRA_ENV: dict[str, str] = {}
+#: --remote: the directory of the item files with http hrefs, and the server (its request counts)
+REMOTE_ITEMS: str | None = None
+SERVER: Any = None
 
 
 class _ThreadProfiles:
@@ -211,13 +235,19 @@ def run_worker(path: str, hectares: float, archive_size: int, *, warm: int, reco
         cmd.append("--records")
     if profile:
         cmd += ["--profile-to", profile]
+    if REMOTE_ITEMS:
+        cmd += ["--remote-items", REMOTE_ITEMS]
     env = dict(os.environ, **EXTRA_ENV)
     if FIS_SRC:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [FIS_SRC, env.get("PYTHONPATH", "")]))
+    before = SERVER.total_requests() if SERVER else 0
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{path} {hectares} ha failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if SERVER:
+        report["http_requests"] = SERVER.total_requests() - before  # setup + cold + warm
+    return report
 
 
 # --------------------------------------------------------------------------------- agreement
@@ -272,6 +302,10 @@ def main() -> None:
                         "`git archive <commit>`) instead of the installed one")
     parser.add_argument("--gdal-cachemax", default=None, help="GDAL_CACHEMAX for every path, in MB (GDAL's default is 5 %% "
                         "of RAM: ours keeps datasets open, so their decompressed blocks stay cached and count in its RSS)")
+    parser.add_argument("--remote", action="store_true", help="serve the archive over HTTP from a local server (Range "
+                        f"requests, --latency-ms per request); rows {','.join(REMOTE_PATHS)}; 100 ha, 1 repeat")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="--remote: latency per HTTP request [20]")
+    parser.add_argument("--remote-items", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--hectares", type=float, help=argparse.SUPPRESS)
@@ -289,10 +323,12 @@ def main() -> None:
     if args.gdal_cachemax:
         EXTRA_ENV["GDAL_CACHEMAX"] = str(args.gdal_cachemax)
         EXTRA_ENV["FIS_GDAL_CACHEMAX_MB"] = str(args.gdal_cachemax)  # ours sets its own per read thread
-    sizes = [float(s) for s in (args.sizes or ("1,100" if args.quick else "1,100,10000")).split(",")]
-    repeats = args.repeats or (1 if args.quick else 3)
+    default_sizes = "100" if args.remote else ("1,100" if args.quick else "1,100,10000")
+    sizes = [float(s) for s in (args.sizes or default_sizes).split(",")]
+    repeats = args.repeats or (1 if args.quick or args.remote else 3)
     big_repeats = args.big_repeats or (args.repeats or 1)
-    paths = [p.strip() for p in (args.paths or ",".join(QUICK_PATHS if args.quick else DEFAULT_PATHS)).split(",") if p.strip()]
+    default_paths = REMOTE_PATHS if args.remote else (QUICK_PATHS if args.quick else DEFAULT_PATHS)
+    paths = [p.strip() for p in (args.paths or ",".join(default_paths)).split(",") if p.strip()]
     from paths import PATHS
 
     unknown = [p for p in paths if p not in PATHS]
@@ -304,6 +340,8 @@ def main() -> None:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     print(f"archive: {archive.describe()}", flush=True)
+    if args.remote:
+        start_remote(archive, args.latency_ms / 1000.0)
     load = os.getloadavg()[0]
     if load > 0.5 * (os.cpu_count() or 1):
         print(f"WARNING: load average {load:.1f} on {os.cpu_count()} CPUs: other processes are running; timings will be noisy", flush=True)
@@ -358,6 +396,7 @@ def main() -> None:
                 warm_all=[round(w, 4) for r in runs for w in r["warm_s"]],
                 rss_peak_cold_mb=median([r["rss_peak_cold_mb"] for r in runs]),
                 rss_before_mb=median([r["rss_before_mb"] for r in runs]),
+                http_requests=median([r["http_requests"] for r in runs]) if SERVER else None,
                 loadavg_max=max(r.get("loadavg_1min", 0.0) for r in runs),
                 dates=len(records),
                 pixels=(int(round(next(iter(records.values()))["total"])) if records else None),
@@ -383,6 +422,7 @@ def main() -> None:
         "versions": versions(),
         "fis_source": fis_source(),
         "env": EXTRA_ENV,
+        "remote": {"latency_ms": args.latency_ms, "server": SERVER.url} if SERVER else None,
     }
     table = format_table(rows)
     print()
@@ -392,6 +432,26 @@ def main() -> None:
     out_json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str) + "\n")
     write_csv(RESULTS_DIR / f"{stamp}.csv", rows)
     print(f"\nwritten {out_json} and {out_json.with_suffix('.csv')} ({elapsed:.0f} s)")
+
+
+def start_remote(archive: Any, latency_s: float) -> None:
+    """Serve the archive over HTTP (tests/rangeserver.py: Range requests, ``latency_s`` per request) and
+    write its items with http hrefs for the workers; every worker of this run reads through it."""
+    global REMOTE_ITEMS, SERVER
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from rangeserver import rewrite_items, serve
+
+    from common import DATA_DIR
+
+    SERVER = serve(archive.root, latency=latency_s)
+    out = DATA_DIR / f"{archive.root.name}-remote-items"
+    for old in out.glob("*.json"):
+        old.unlink()
+    rewrite_items(archive.items, archive.root, SERVER.url, out)
+    REMOTE_ITEMS = str(out)
+    # what a script author reading COGs over HTTP sets (the usual advice); ours sets its own per read thread
+    EXTRA_ENV.update(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+    print(f"remote: {SERVER.url} serving {archive.root}, {latency_s * 1000:g} ms per request", flush=True)
 
 
 def write_profile_text(base: str) -> None:

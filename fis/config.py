@@ -44,6 +44,13 @@ class Settings:
     cloud_model: str = "s2cloudless-v0.1"
     #: Threads reading rasters concurrently within one request.
     read_threads: int = 2
+    #: Threads reading a request's dates when its files are remote (http(s)://, s3://, /vsicurl/...): the
+    #: reads wait on HTTP answers, so many more than the cores pay off.
+    remote_read_threads: int = 32
+    #: Seconds GDAL waits for an HTTP answer of a remote file (GDAL_HTTP_TIMEOUT).
+    remote_timeout_s: int = 30
+    #: Retries (with backoff) of a failed read of a remote file before its date is reported as an error.
+    remote_retries: int = 2
     #: Open raster datasets kept between requests (one pool shared by the reader threads).
     dataset_cache_size: int = 4096
     #: GDAL's block cache of the reader threads in MB (decoded blocks; GDAL's own default is 5 % of RAM).

@@ -116,3 +116,13 @@ def test_stats_bad_options_exit_with_the_message(migrated: dict[str, str], field
     result = stats(migrated, field, *options)
     assert result.exit_code != 0
     assert message in result.output
+
+
+def test_stats_with_outputs(migrated: dict[str, str], field: Path) -> None:
+    result = stats(migrated, field, "--outputs", "ndvi, cloud_fraction", "--include-cloudy")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["parameters"]["outputs"] == ["ndvi", "cloud_fraction"]
+    assert all("bands" not in o and "cloud_fraction" in o for o in document["observations"])
+    bad = stats(migrated, field, "--outputs", "ndvi,clouds")
+    assert bad.exit_code != 0 and "'clouds' is not accepted" in bad.output

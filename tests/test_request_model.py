@@ -97,7 +97,8 @@ def test_aggregation_shorthand_is_accepted_by_both(validator: Any) -> None:
 
 
 OPTIONS_SCHEMA_KEYS = [k for k in ACCEPTED_KEYS if k not in ("geometry", "time_range", "crs")]
-SEMANTIC_FIELDS = ("indices", "aggregation", "statistics", "min_coverage")
+# max_cloud_*: a filter on a measure the body's outputs leave out
+SEMANTIC_FIELDS = ("indices", "aggregation", "statistics", "min_coverage", "max_cloud_fraction", "max_cloud_probability")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,7 +1,8 @@
 """``fis stats`` options generated from the request model (:class:`fis.core.request.TimeseriesBody`).
 
 Every scalar body key becomes ``--key-with-dashes`` (type, choices, default and help from the
-model); the composite keys have hand-made options listed in :data:`COMPOSITE_OPTIONS`.
+model; a list of choices takes them comma-separated); the composite keys have hand-made options listed in
+:data:`COMPOSITE_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ HELP: dict[str, str] = {
 
 
 def _base(annotation: Any) -> Any:
-    """The scalar type of a field: ``Optional[Annotated[float, ...]]`` -> float; a Literal stays."""
-    if typing.get_origin(annotation) is Literal:
+    """The scalar type of a field: ``Optional[Annotated[float, ...]]`` -> float; a Literal or a list stays."""
+    if typing.get_origin(annotation) in (Literal, list):
         return annotation
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) is typing.Annotated:
@@ -57,11 +58,22 @@ def _option(key: str, info: FieldInfo) -> Callable[[F], F]:
     default = info.get_default()
     shown = f" [default: {default}]" if default not in (None, False) and "[default" not in text else ""
     kind: Any = str
+    if typing.get_origin(base) is list:
+        choices = typing.get_args(typing.get_args(base)[0])
+        return click.option(
+            option_name(key), key, default=None, metavar=",".join(choices), callback=_comma_list,
+            help=f"{text} Comma-separated.",
+        )
     if typing.get_origin(base) is Literal:
         kind = click.Choice([str(v) for v in typing.get_args(base)])
     elif base in (int, float):
         kind = base
     return click.option(option_name(key), key, type=kind, default=None, help=text + shown)
+
+
+def _comma_list(context: click.Context, parameter: click.Parameter, value: str | None) -> list[str] | None:
+    """``"ndvi, cloud_fraction"`` -> ``["ndvi", "cloud_fraction"]`` (the request model checks the values)."""
+    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
 
 
 def scalar_keys() -> list[str]:

@@ -9,6 +9,9 @@ from typing import Any
 from fis.core.bands import BANDS
 from fis.core.stats import NDVI_STATISTICS, percentile_key
 
+#: the measures a request can choose (``outputs``); a request without ``outputs`` gets all of them
+OUTPUTS: tuple[str, ...] = ("ndvi", "bands", "cloud_probability", "cloud_fraction")
+
 CSV_COLUMNS: tuple[str, ...] = (
     "date", "datetime",
     *(f"ndvi_{name}" for name in NDVI_STATISTICS),
@@ -63,6 +66,8 @@ class Observation:
     histograms: dict[str, dict[str, Any] | None] | None = None
     #: temporal aggregation: the interval of this row, {"from", "to", "observations": [dates used]}
     interval: dict[str, Any] | None = None
+    #: the measures the request asked for (:data:`OUTPUTS`): the others are absent from JSON and empty in CSV
+    outputs: tuple[str, ...] = OUTPUTS
 
     def is_cloudy(self, *, max_cloud_fraction: float | None, max_cloud_probability: float | None) -> bool:
         """True when a given threshold is exceeded (a missing measure never exceeds it)."""
@@ -79,14 +84,17 @@ class Observation:
         )
 
     def to_json(self, *, cloudy: bool) -> dict[str, Any]:
-        return {
-            "date": self.date.isoformat(),
-            "datetime": _iso(self.datetime),
-            "scenes": list(self.scenes),
+        measures: dict[str, Any] = {
             "ndvi": dict(self.ndvi),
             "bands": {band: self.bands.get(band) for band in BANDS},
             "cloud_probability": self.cloud_probability,
             "cloud_fraction": self.cloud_fraction,
+        }
+        return {
+            "date": self.date.isoformat(),
+            "datetime": _iso(self.datetime),
+            "scenes": list(self.scenes),
+            **{key: value for key, value in measures.items() if key in self.outputs},
             "pixels": self.pixels.to_dict(),
             "cloud_source": self.cloud_source,
             "cloudy": cloudy,
@@ -105,17 +113,19 @@ class Observation:
 
     def csv_row(self, *, cloudy: bool) -> dict[str, Any]:
         row: dict[str, Any] = {"date": self.date.isoformat(), "datetime": _iso(self.datetime)}
-        row.update({f"ndvi_{name}": self.ndvi.get(name) for name in NDVI_STATISTICS})
+        ndvi = self.ndvi if "ndvi" in self.outputs else {}
+        bands = self.bands if "bands" in self.outputs else {}
+        row.update({f"ndvi_{name}": ndvi.get(name) for name in NDVI_STATISTICS})
         row.update(
-            cloud_probability=self.cloud_probability,
-            cloud_fraction=self.cloud_fraction,
+            cloud_probability=self.cloud_probability if "cloud_probability" in self.outputs else None,
+            cloud_fraction=self.cloud_fraction if "cloud_fraction" in self.outputs else None,
             total_pixels=self.pixels.total,
             valid_pixels=self.pixels.valid,
             cloudy_pixels=self.pixels.cloudy,
             nodata_pixels=self.pixels.nodata,
             cloudy="true" if cloudy else "false",
         )
-        row.update({band: self.bands.get(band) for band in BANDS})
+        row.update({band: bands.get(band) for band in BANDS})
         if self.pixels.clear is not None:
             row["clear_pixels"] = self.pixels.clear
         for name, stats in (self.indices or {}).items():

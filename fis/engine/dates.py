@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fis.core.bands import BANDS
-from fis.core.request import CloudMaskSettings
-from fis.core.scenes import SceneRecord
+from fis.core.request import CloudMaskSettings, TimeseriesRequest
+from fis.core.scenes import BandAsset, SceneRecord
 from fis.engine.cloudlayers import CLM, CLP, CloudLayerSettings, has_matching_layers
 from fis.engine.clouds import CloudModel, cloud_mask
 from fis.engine.grid import Grid
@@ -21,11 +21,40 @@ from fis.engine.layermosaic import bounding_window, exact_cells, layer_owner, ta
 from fis.engine.layout import RequestLayout
 from fis.engine.raster import DatasetCache, read_band_on_grids
 from fis.engine.reductions import DatePixels
+from fis.engine.remote import RemotePolicy
 
 #: L2A scene classification: cloud medium/high probability and thin cirrus; cloud shadow.
 SCL = "SCL"
 SCL_CLOUD_CLASSES = (8, 9, 10)
 SCL_SHADOW_CLASS = 3
+
+
+#: bands every request reads: they define the valid pixels (and NDVI)
+BASE_BANDS = frozenset({"B04", "B08"})
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a request needs read per date: the bands on its grid (None: every band) and whether the cloud mask."""
+
+    bands: frozenset[str] | None = None
+    mask: bool = True
+
+
+def needs_of(request: TimeseriesRequest, model_bands: tuple[str, ...]) -> Needs:
+    """The bands and cloud mask the request's ``outputs``, indices and options need (the mask brings its own
+    inputs: the CLM layer, the SCL band or the model's bands on the cloud grid)."""
+    outputs = request.outputs
+    pick = request.aggregation.pick if request.aggregation is not None else None
+    mask = "cloud_fraction" in outputs or request.mask_clouds or pick in ("least_cloudy", "clear_mean")
+    if "bands" in outputs:
+        return Needs(bands=None, mask=mask)
+    bands = set(BASE_BANDS)
+    if "cloud_probability" in outputs:
+        bands.update(model_bands)
+    for index in request.indices:
+        bands.update(index.bands)
+    return Needs(bands=frozenset(bands), mask=mask)
 
 
 @dataclass
@@ -51,9 +80,14 @@ class LayerCells:
 class DateReader:
     """Reads the pixels of one date (its scenes) on a request's layout; safe to use from several threads."""
 
-    def __init__(self, model: CloudModel, cache: DatasetCache, *, use_cloud_layers: bool = True):
+    def __init__(
+        self, model: CloudModel, cache: DatasetCache, *, use_cloud_layers: bool = True,
+        remote: RemotePolicy | None = None,
+    ):
         self.model = model
         self.cache = cache
+        #: retries of failed reads of remote files
+        self.remote = remote or RemotePolicy()
         #: use registered CLP/CLM layers when they match a request's cloud settings
         self.use_cloud_layers = use_cloud_layers
 
@@ -64,16 +98,20 @@ class DateReader:
         group: list[SceneRecord],
         *,
         pixel_probability: bool = True,
+        needs: Needs | None = None,
     ) -> DatePixels:
-        """Read every band of one date onto the grid (tiles mosaicked) and sample the cloud mask.
+        """Read the bands of one date onto the grid (tiles mosaicked) and sample the cloud mask.
 
-        Without ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
+        ``needs`` says which bands and whether the mask (default: every band and the mask). Without
+        ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
         """
+        needs = needs or Needs()
         inside = layout.inside
         rows, cols = layout.cloud_cells
         present = [band for band in BANDS if any(band in s.assets for s in group)]
+        on_field = set(present) if needs.bands is None else needs.bands.intersection(present)
         level = group[0].product_level
-        source = self.cloud_source(mask, group, present)
+        source = self.cloud_source(mask, group, present) if needs.mask else None
         layers = None
         if source == "precomputed":
             layers = self._read_layers(mask, layout, group, with_probability=pixel_probability)
@@ -89,9 +127,14 @@ class DateReader:
         cloudy = probability = shadow = None
         for band in present:
             on_model_grid = model_grid is not None and band in model_bands
-            grids = [layout.grid, model_grid] if on_model_grid and model_grid != layout.grid else [layout.grid]
-            mosaics = mosaic(group, band, grids, self.cache)  # type: ignore[arg-type]
-            values[band] = mosaics[0][inside]
+            if band not in on_field and not on_model_grid:
+                continue
+            grids = [layout.grid] if band in on_field else []
+            if on_model_grid and (not grids or model_grid != layout.grid):
+                grids.append(model_grid)  # type: ignore[arg-type]
+            mosaics = mosaic(group, band, grids, self.cache, self.remote)
+            if band in on_field:
+                values[band] = mosaics[0][inside]
             if on_model_grid:
                 full[band] = mosaics[-1]
         if layers is not None:
@@ -100,7 +143,7 @@ class DateReader:
             cloudy = layers.mask[rows, cols]
             probability = layers.probability[rows, cols] if layers.probability is not None else None
         elif source == "scl":
-            scl = mosaic(group, SCL, [layout.grid], self.cache)[0][inside]
+            scl = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
             shadow = scl == SCL_SHADOW_CLASS
         elif source == "s2cloudless":
@@ -132,10 +175,12 @@ class DateReader:
         masks: list[np.ndarray] = []
         probabilities: list[np.ndarray] = []
         for scene in group:
-            masks.append(read_band_on_grids(scene.assets[CLM], [grid], self.cache)[0])
+            masks.append(read_retrying(scene.assets[CLM], [grid], self.cache, self.remote)[0])
             if with_probability:
                 # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
-                probabilities.append(np.nan_to_num(read_band_on_grids(scene.assets[CLP], [grid], self.cache)[0]))
+                probabilities.append(
+                    np.nan_to_num(read_retrying(scene.assets[CLP], [grid], self.cache, self.remote)[0])
+                )
             if np.logical_or.reduce([np.isfinite(m) for m in masks]).all():
                 break  # the tiles so far have data on every cell: later tiles own none
         owner = layer_owner([np.isfinite(m) for m in masks])
@@ -160,7 +205,17 @@ class DateReader:
         return probability, cloudy
 
 
-def mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: DatasetCache) -> list[np.ndarray]:
+def read_retrying(
+    asset: BandAsset, grids: list[Grid], cache: DatasetCache, remote: RemotePolicy | None = None
+) -> list[np.ndarray]:
+    """:func:`read_band_on_grids`, retried with backoff when a remote file fails (``remote``'s policy)."""
+    policy = remote or RemotePolicy()
+    return policy.retrying(asset.href, lambda: read_band_on_grids(asset, grids, cache))
+
+
+def mosaic(
+    group: list[SceneRecord], band: str, grids: list[Grid], cache: DatasetCache, remote: RemotePolicy | None = None
+) -> list[np.ndarray]:
     """One band of one date on each grid: the first scene's valid pixels win, later tiles fill gaps
     (a later tile is read only over the part of each grid that still has gaps)."""
     result: list[np.ndarray] | None = None
@@ -169,14 +224,14 @@ def mosaic(group: list[SceneRecord], band: str, grids: list[Grid], cache: Datase
         if asset is None:
             continue
         if result is None:
-            result = read_band_on_grids(asset, grids, cache)
+            result = read_retrying(asset, grids, cache, remote)
             continue
         gaps = [np.isnan(r) for r in result]
         windows = [_gap_window(g) for g in gaps]
         todo = [i for i, window in enumerate(windows) if window is not None]
         if not todo:
             break
-        parts = read_band_on_grids(asset, [grids[i].window(*windows[i]) for i in todo], cache)  # type: ignore[misc]
+        parts = read_retrying(asset, [grids[i].window(*windows[i]) for i in todo], cache, remote)  # type: ignore[misc]
         for i, extra in zip(todo, parts, strict=True):
             rows, cols = windows[i]  # type: ignore[misc]
             np.copyto(result[i][rows, cols], extra, where=gaps[i][rows, cols])

@@ -24,13 +24,13 @@ import numpy as np
 import rasterio
 
 from fis.core.aggregation import Aggregation, Interval, covered_range, intervals
-from fis.core.observation import Observation, ObservationError, SeriesResult
+from fis.core.observation import OUTPUTS, Observation, ObservationError, SeriesResult
 from fis.core.options import StatisticsOptions
 from fis.core.request import TimeseriesRequest
 from fis.core.scenes import SceneRecord
 from fis.core.timerange import TimeRange
 from fis.engine.clouds import CloudModel
-from fis.engine.dates import DateReader
+from fis.engine.dates import DateReader, needs_of
 from fis.engine.layout import RequestLayout, request_layout
 from fis.engine.raster import DatasetCache
 from fis.engine.reductions import (
@@ -43,6 +43,7 @@ from fis.engine.reductions import (
     reduce_date,
     reduce_sample,
 )
+from fis.engine.remote import RemotePolicy, is_remote
 from fis.errors import FisError
 
 Progress = Callable[[int, int], None]
@@ -88,24 +89,28 @@ def series_result(
     errors: list[ObservationError],
     grid: dict[str, Any],
     warnings: tuple[str, ...],
+    outputs: tuple[str, ...] = OUTPUTS,
 ) -> SeriesResult:
-    """Observations of reduced rows, with ``cloud_probability`` from one batched model call."""
-    probabilities = predict_vectors(model, [r.reduction.model_vector for r in rows])
+    """Observations of reduced rows, with ``cloud_probability`` from one batched model call (when one of
+    ``outputs``; the measures not in ``outputs`` are left empty)."""
+    vectors = [r.reduction.model_vector if "cloud_probability" in outputs else None for r in rows]
+    probabilities = predict_vectors(model, vectors)
     observations = tuple(
         Observation(
             date=r.date,
             datetime=r.datetime,
             scenes=r.scenes,
-            ndvi=r.reduction.ndvi,
-            bands=r.reduction.bands,
+            ndvi=r.reduction.ndvi if "ndvi" in outputs else {},
+            bands=r.reduction.bands if "bands" in outputs else {},
             cloud_probability=p,
-            cloud_fraction=r.reduction.cloud_fraction,
+            cloud_fraction=r.reduction.cloud_fraction if "cloud_fraction" in outputs else None,
             pixels=r.reduction.pixels,
             cloud_source=r.reduction.cloud_source,
             indices=r.reduction.indices,
             percentiles=r.reduction.percentiles,
             histograms=r.reduction.histograms,
             interval=r.interval,
+            outputs=outputs,
         )
         for r, p in zip(rows, probabilities, strict=True)
     )
@@ -124,19 +129,31 @@ class Engine:
         read_threads: int = 2,
         use_cloud_layers: bool = True,
         gdal_cachemax_mb: int | None = None,
+        remote: RemotePolicy | None = None,
     ):
         self.model = model
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
         self.read_threads = max(1, read_threads)
+        #: how files over HTTP(S)/S3 are read: a larger pool, GDAL's HTTP settings, retries
+        self.remote = remote or RemotePolicy()
         #: reads one date's pixels; ``use_cloud_layers``: registered CLP/CLM layers matching a request's settings
-        self.reader = DateReader(model, self.cache, use_cloud_layers=use_cloud_layers)
-        # one long-lived pool: its threads keep their open-dataset caches between requests
+        self.reader = DateReader(model, self.cache, use_cloud_layers=use_cloud_layers, remote=self.remote)
+        cachemax = GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb
+        # long-lived pools: their threads keep their GDAL environments between requests; requests with
+        # remote files are read on the larger remote pool (latency-bound: threads wait on HTTP answers)
         self._pool = ThreadPoolExecutor(
             max_workers=self.read_threads,
             thread_name_prefix="fis-read",
             initializer=_enter_gdal_environment,
-            initargs=(GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb,),
+            initargs=({"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": cachemax},),
+        )
+        self.remote_threads = max(1, self.remote.threads)
+        self._remote_pool = ThreadPoolExecutor(
+            max_workers=self.remote_threads,
+            thread_name_prefix="fis-remote-read",
+            initializer=_enter_gdal_environment,
+            initargs=({**self.remote.gdal_options(), "GDAL_CACHEMAX": cachemax},),
         )
 
     def compute(
@@ -186,7 +203,7 @@ class Engine:
             warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
         if per_interval is not None:
             rows.extend(per_interval.close_rest())
-        return series_result(self.model, rows, errors, grid, tuple(warnings))
+        return series_result(self.model, rows, errors, grid, tuple(warnings), request.outputs)
 
     def iter_dates(
         self,
@@ -207,25 +224,34 @@ class Engine:
         scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
         if not scenes:
             return
-        layout = self.layout(request, scenes)
+        remote = any(is_remote(a.href) for s in scenes for a in s.assets.values())
+        if remote:
+            with rasterio.Env(**self.remote.gdal_options()):  # the layout opens reference files
+                layout = self.layout(request, scenes)
+        else:
+            layout = self.layout(request, scenes)
+        pool, threads = (self._remote_pool, self.remote_threads) if remote else (self._pool, self.read_threads)
         by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
         for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
             by_date[scene.date].append(scene)
         dates = sorted(by_date)
+        needs = needs_of(request, self.model.input_bands)
 
         def work(date: dt.date) -> DateItem:
             group = by_date[date]
             ids = tuple(s.id for s in group)
             when = min(s.datetime for s in group)
             try:
-                outcome: Any = self.reader.read(request.cloud_mask, layout, group, pixel_probability=pixel_probability)
+                outcome: Any = self.reader.read(
+                    request.cloud_mask, layout, group, pixel_probability=pixel_probability, needs=needs
+                )
                 if reducer is not None:
                     outcome = reducer(outcome)
             except FisError as exc:
                 outcome = ObservationError(date=date, scenes=ids, message=exc.message)
             return DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=layout)
 
-        for done, item in enumerate(_bounded_map(self._pool, work, dates, window=self.read_threads + 1), start=1):
+        for done, item in enumerate(_bounded_map(pool, work, dates, window=threads + 1), start=1):
             if progress:
                 progress(done, len(dates))
             yield item
@@ -366,8 +392,8 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence
 GDAL_CACHEMAX_MB = 64
 
 
-def _enter_gdal_environment(cachemax_mb: int) -> None:
+def _enter_gdal_environment(options: dict[str, Any]) -> None:
     """Give a read thread one lasting GDAL environment (entering one per read costs file stats)."""
-    environment = rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_CACHEMAX=cachemax_mb)
+    environment = rasterio.Env(**options)
     environment.__enter__()
     threading.current_thread().__dict__["_fis_gdal_env"] = environment

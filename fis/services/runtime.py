@@ -18,6 +18,7 @@ from fis.engine.cloudlayers import CloudLayerSettings, LayerReport
 from fis.engine.clouds import load_model
 from fis.engine.engine import Engine, Progress
 from fis.engine.raster import DatasetCache
+from fis.engine.remote import RemotePolicy
 from fis.services.precompute import precompute_cloud_layers
 from fis.services.series import compute_and_store, refresh_series
 from fis.store.db import make_engine, make_session_factory
@@ -54,6 +55,11 @@ class Services:
                     max_pixels=self.settings.max_pixels,
                     read_threads=self.settings.read_threads,
                     gdal_cachemax_mb=self.settings.gdal_cachemax_mb,
+                    remote=RemotePolicy(
+                        threads=self.settings.remote_read_threads,
+                        timeout_s=self.settings.remote_timeout_s,
+                        retries=self.settings.remote_retries,
+                    ),
                 )
             return self._engine
 

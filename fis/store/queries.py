@@ -12,7 +12,7 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from fis.core.bands import BANDS
-from fis.core.observation import Observation, ObservationError, PixelCounts, SeriesResult
+from fis.core.observation import OUTPUTS, Observation, ObservationError, PixelCounts, SeriesResult
 from fis.core.scenes import BandAsset, SceneRecord
 from fis.core.stats import NDVI_STATISTICS
 from fis.core.timerange import TimeRange
@@ -268,7 +268,10 @@ def delete_series(session: Session, series_id: str, *, owner: str | None = None)
 
 
 def observations_of(series: TimeSeries) -> list[Observation]:
-    return [_observation(row) for row in sorted(series.observations, key=lambda r: r.date)]
+    """The stored observations of ``series``, dates ascending, with the measures its request chose."""
+    chosen = (series.parameters or {}).get("outputs")
+    outputs = OUTPUTS if chosen is None else tuple(o for o in OUTPUTS if o in chosen)
+    return [_observation(row, outputs) for row in sorted(series.observations, key=lambda r: r.date)]
 
 
 def errors_of(series: TimeSeries) -> list[ObservationError]:
@@ -301,7 +304,7 @@ def observation_row(obs: Observation) -> ObservationRow:
     return row
 
 
-def _observation(row: ObservationRow) -> Observation:
+def _observation(row: ObservationRow, outputs: tuple[str, ...] = OUTPUTS) -> Observation:
     extra = row.extra or {}
     return Observation(
         date=row.date,
@@ -320,6 +323,7 @@ def _observation(row: ObservationRow) -> Observation:
         percentiles=extra.get("percentiles"),
         histograms=extra.get("histograms"),
         interval=extra.get("interval"),
+        outputs=outputs,
     )
 
 

@@ -32,6 +32,7 @@ from pydantic_core import PydanticCustomError
 from fis.core.aggregation import LAST_INTERVAL, PICKS, parse_aggregation
 from fis.core.expressions import BUILTIN_INDICES, MAX_EXPRESSION_LENGTH, NAME_RE
 from fis.core.geometry import AOI, parse_crs, parse_geometry
+from fis.core.observation import OUTPUTS
 from fis.core.options import PIXEL_RULES
 from fis.core.request.checks import MAX_DISK_RADIUS, MAX_RESOLUTION
 from fis.core.request.errors import Hint, translate
@@ -219,6 +220,15 @@ class TimeseriesBody(BaseModel):
     min_coverage: Fraction | None = Field(
         0.0, description='With "pixel_rule": "coverage": leave out pixels covered less than this fraction.'
     )
+    outputs: Annotated[list[Literal[OUTPUTS]], Field(min_length=1)] | None = Field(  # type: ignore[valid-type]
+        None,
+        description=(
+            "The measures to compute [default: all]; the engine reads only the bands they need (ndvi: B04, B08; "
+            "bands: all 13; cloud_probability: the model's bands; cloud_fraction: the cloud mask). Unrequested "
+            "measures are absent from the JSON observations and empty in CSV; requested indices are always computed."
+        ),
+        examples=[["ndvi", "cloud_fraction"]],
+    )
     name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=NAME_PATTERN)] | None = Field(
         None, description="Display name of the series [default: the GeoJSON Feature's properties.name]."
     )
@@ -292,6 +302,13 @@ class TimeseriesBody(BaseModel):
         if name is None and properties is not None:
             label = properties.get("name")
             name = parse_series_name(label, field="geometry.properties.name") if isinstance(label, str) else None
+        outputs = OUTPUTS if self.outputs is None else tuple(o for o in OUTPUTS if o in self.outputs)
+        _check_outputs(
+            outputs,
+            max_cloud_fraction=self.max_cloud_fraction,
+            max_cloud_probability=self.max_cloud_probability,
+            pick=None if self.aggregation is None else self.aggregation.pick,
+        )
         return TimeseriesRequest(
             aoi=aoi,
             time_range=self.time_range,
@@ -314,9 +331,30 @@ class TimeseriesBody(BaseModel):
             aggregation=None if self.aggregation is None else parse_aggregation(self.aggregation.model_dump()),
             pixel_rule=pixel_rule,
             min_coverage=min_coverage,
+            outputs=outputs,
             name=name,
             properties=properties,
         )
+
+
+def _check_outputs(
+    outputs: tuple[str, ...], *, max_cloud_fraction: float | None, max_cloud_probability: float | None, pick: str | None
+) -> None:
+    """A filter or pick that needs a measure the request's ``outputs`` leave out is an :class:`InvalidInput`."""
+    needs: list[tuple[str, str]] = []
+    if max_cloud_fraction is not None:
+        needs.append(("max_cloud_fraction", "cloud_fraction"))
+    if max_cloud_probability is not None:
+        needs.append(("max_cloud_probability", "cloud_probability"))
+    if pick == "least_cloudy":  # ranks by cloud_fraction, then cloud_probability
+        needs += [("aggregation.pick", "cloud_fraction"), ("aggregation.pick", "cloud_probability")]
+    for key, measure in needs:
+        if measure not in outputs:
+            raise InvalidInput(
+                f"{key}: needs {measure!r}, which outputs {list(outputs)} leave out; add {measure!r} to outputs "
+                f"or drop {key}",
+                field=key,
+            )
 
 
 def feature_properties(geometry: Any) -> dict[str, Any] | None:

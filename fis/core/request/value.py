@@ -9,6 +9,7 @@ from typing import Any
 from fis.core.aggregation import Aggregation
 from fis.core.expressions import IndexDefinition
 from fis.core.geometry import AOI
+from fis.core.observation import OUTPUTS
 from fis.core.options import StatisticsOptions
 from fis.core.request.checks import fraction, positive, radius
 from fis.core.stats import HistogramSpec
@@ -65,6 +66,9 @@ class TimeseriesRequest:
     pixel_rule: str = "center"
     #: with "coverage": pixels covered less than this fraction are left out
     min_coverage: float = 0.0
+    #: the measures to compute (a subset of :data:`fis.core.observation.OUTPUTS`, in that order); the
+    #: requested indices are computed whatever it says
+    outputs: tuple[str, ...] = OUTPUTS
     #: the series' display name (``name``, else the GeoJSON Feature's ``properties.name``)
     name: str | None = None
     #: the GeoJSON Feature's ``properties`` (kept, not interpreted)
@@ -110,4 +114,6 @@ class TimeseriesRequest:
             out["pixel_rule"] = self.pixel_rule
         if self.min_coverage:
             out["min_coverage"] = self.min_coverage
+        if self.outputs != OUTPUTS:
+            out["outputs"] = list(self.outputs)
         return out
