@@ -108,6 +108,8 @@ def _partial_clear_cache() -> Any:
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted(set(re.findall(r"(/\S*libgdal\S*\.so\S*)", maps.read())))
+        # other packages (pyogrio, fiona) may bring a GDAL of their own: rasterio's is the one whose cache matters
+        paths.sort(key=lambda path: "rasterio" not in path)
         function = ctypes.CDLL(paths[0]).VSICurlPartialClearCache
     except (OSError, IndexError, AttributeError):
         return None
