@@ -118,6 +118,8 @@ def faulty(demo: DemoArchive, remote_items: list[Path]) -> Iterator[tuple[RangeS
 
 
 def test_a_few_503s_are_retried(demo: DemoArchive, faulty: tuple[RangeServer, list[Path]]) -> None:
+    # pyogrio loads a libgdal of its own: a retry must clear the cache of the one rasterio reads with
+    pytest.importorskip("pyogrio")
     server, items = faulty
     local = engine().compute(parse_timeseries_request(body(demo)), scenes_of(demo.items))
     date = local.observations[2].date.isoformat()

@@ -101,17 +101,22 @@ def forget_failure(href: str) -> None:
 
 @cache
 def _partial_clear_cache() -> Any:
-    """GDAL's ``VSICurlPartialClearCache`` from the libgdal rasterio loaded (rasterio does not wrap it); None
-    when it cannot be found."""
-    import rasterio  # noqa: F401 - loads libgdal
+    """GDAL's ``VSICurlPartialClearCache`` from the libgdal rasterio uses (rasterio does not wrap it; other
+    packages, e.g. pyogrio, may load their own libgdal); None when it cannot be told apart."""
+    import rasterio
 
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted(set(re.findall(r"(/\S*libgdal\S*\.so\S*)", maps.read())))
-        # other packages (pyogrio, fiona) may bring a GDAL of their own: rasterio's is the one whose cache matters
-        paths.sort(key=lambda path: "rasterio" not in path)
-        function = ctypes.CDLL(paths[0]).VSICurlPartialClearCache
-    except (OSError, IndexError, AttributeError):
+    except OSError:
+        return None
+    bundled = os.path.join(os.path.dirname(os.path.dirname(rasterio.__file__)), "rasterio.libs") + os.sep
+    ours = [p for p in paths if p.startswith(bundled)] or (paths if len(paths) == 1 else [])
+    if len(ours) != 1:
+        return None
+    try:
+        function = ctypes.CDLL(ours[0]).VSICurlPartialClearCache
+    except (OSError, AttributeError):
         return None
     function.argtypes = [ctypes.c_char_p]
     function.restype = None
