@@ -12,6 +12,7 @@ import click
 
 from fis.config import Settings
 from fis.errors import FisError
+from fis.protocols.native.export import FORMATS
 
 
 def load_settings() -> Settings:
@@ -62,3 +63,15 @@ def open_output(output: str) -> Iterator[IO[Any]]:
     else:
         with open(output, "w", encoding="utf-8", newline="") as out:
             yield out
+
+
+#: ``--format`` of the commands that print a series: the API's response formats
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="json: the API's JSON body; csv: one row per date; long_csv: one row per date x statistic; "
+    "geojson: the field as a Feature with the series in its properties.",
+)

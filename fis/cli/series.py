@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from fis.cli.common import check_output, close_on_exit, load_settings, open_output
+from fis.cli.common import check_output, close_on_exit, format_option, load_settings, open_output
 from fis.errors import NotFound
 
 
@@ -87,15 +87,7 @@ def series_list(as_json: bool) -> None:
     default=None,
     help="Keep cloudy observations (flagged) or leave them out [default: the stored value].",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "csv", "long_csv", "geojson"]),
-    default="json",
-    show_default=True,
-    help="json: as GET /api/v1/timeseries/ID; csv: one row per date; long_csv: one row per date x statistic; "
-    "geojson: the field as a Feature with the series in its properties.",
-)
+@format_option
 @click.option(
     "-o",
     "--output",

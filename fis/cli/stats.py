@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from fis.cli.common import check_output, close_on_exit, fail, load_settings, open_output
+from fis.cli.common import check_output, close_on_exit, fail, format_option, load_settings, open_output
 from fis.cli.request_options import request_options, scalar_body
 from fis.errors import FisError
 
@@ -81,15 +81,7 @@ def _looks_like_path(value: str) -> bool:
               help="When the time range is not a whole number of intervals [default: shorten].")
 @click.option("--pick", type=click.Choice(["all", "least_cloudy", "clear_mean"]), default=None,
               help="Which dates make an interval's row [default: all].")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["json", "csv", "geojson", "long_csv"]),
-    default="json",
-    show_default=True,
-    help="json: the API response; csv: one row per date; long_csv: one row per date x statistic; "
-    "geojson: the field as a Feature with the series in its properties.",
-)
+@format_option
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout)."
 )
