@@ -30,6 +30,14 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     #: Most vertices a request geometry may have (larger ones are refused with 413 before any geometry work).
     max_vertices: int = 100_000
+    #: Seconds one synchronous request may compute (checked between dates); 0 = no limit.
+    request_timeout_s: float = 120.0
+    #: Most acquisition dates one synchronous request may compute (413 before any is read); 0 = no limit.
+    max_dates: int = 1000
+    #: Longest band-math expression (custom index) in characters.
+    max_expression_length: int = 500
+    #: Most operations (numbers, bands, operators, functions: parse-tree nodes) of one band-math expression.
+    max_expression_nodes: int = 100
     #: ``off`` (a local single-user service: no tokens) or ``required`` (OAuth2 client credentials, see docs/team.md).
     auth: str = "off"
     #: Lifetime of an access token from ``POST /oauth/token`` in seconds.
@@ -92,6 +100,8 @@ def _coerce(name: str, type_name: Any, raw: str) -> Any:
             return Path(raw).expanduser().resolve()
         if "int" in type_text:
             return int(raw)
+        if "float" in type_text:
+            return float(raw)
         return raw
     except ValueError:
         raise InvalidInput(

@@ -73,6 +73,13 @@ class RequestTooLarge(FisError, ValueError):
     code = "request_too_large"
 
 
+class RequestTimeout(FisError, TimeoutError):
+    """A synchronous request ran past ``FIS_REQUEST_TIMEOUT_S`` and was stopped, storing nothing (HTTP 504)."""
+
+    status = 504
+    code = "request_timeout"
+
+
 class IngestError(FisError, ValueError):
     """A source item cannot be registered (named, with the reason)."""
 

@@ -1,11 +1,16 @@
-"""Checks every request passes before a view reads it: declared body size, JSON-only bodies, limits."""
+"""Checks every request passes before a view reads it: declared body size, JSON-only bodies, limits.
+
+Each request also gets its budget (:mod:`fis.core.budget`): the deadline ``FIS_REQUEST_TIMEOUT_S`` from its
+start and ``FIS_MAX_DATES``, which the engine checks; it ends with the request.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, request
 
 from fis.api.context import services
-from fis.core.limits import set_max_vertices
+from fis.core.budget import RequestBudget, open_budget
+from fis.core.limits import ExpressionLimits, set_expression_limits, set_max_vertices
 from fis.errors import BodyTooLarge, UnsupportedMediaType
 
 #: Paths whose POST/PATCH/PUT bodies must be JSON (``/ogc/fis`` speaks Sentinel Hub's form bodies too,
@@ -20,11 +25,17 @@ _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT"})
 def register_guards(app: Flask) -> None:
     """Install the checks as the first ``before_request`` hooks of ``app``."""
     app.before_request(_guard)
+    app.teardown_request(_end_budget)
 
 
 def _guard() -> None:
     settings = services().settings
+    open_budget(RequestBudget(
+        timeout_s=settings.request_timeout_s if settings.request_timeout_s > 0 else None,
+        max_dates=settings.max_dates if settings.max_dates > 0 else None,
+    ))
     set_max_vertices(settings.max_vertices)
+    set_expression_limits(ExpressionLimits(settings.max_expression_length, settings.max_expression_nodes))
     length = request.content_length
     if length is not None and length > settings.max_body_bytes:
         raise BodyTooLarge(
@@ -50,3 +61,7 @@ def _require_json() -> None:
         "Content-Type: application/json",
         field="Content-Type",
     )
+
+
+def _end_budget(_: BaseException | None) -> None:
+    open_budget(None)  # the thread's next work (another request, a test) starts without it

@@ -2,8 +2,9 @@
 
 The request id is the client's ``X-Request-Id`` when it is a short printable token, else a new one; it is
 echoed in the response header and is in every log line written while the request runs
-(:class:`JsonFormatter`). ``GET /metrics`` serves the request latency histogram by route and status in
-Prometheus' text format (with ``FIS_AUTH=required`` it needs a token like every other route).
+(:class:`JsonFormatter`). ``GET /metrics`` serves the request latency histogram by route and status
+and the engine's seconds per phase (``fis_engine_phase_seconds``) in Prometheus' text format (with
+``FIS_AUTH=required`` it needs a token like every other route).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+from fis.api.context import EXTENSION_KEY
+from fis.engine.phases import PHASES
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -59,13 +63,22 @@ def configure_logging(fmt: str, level: int = logging.INFO) -> None:
 
 
 def register_observability(app: Flask) -> None:
-    """Request ids, the per-request log line and ``/metrics`` (one registry per app)."""
+    """Request ids, the per-request log line and ``/metrics`` (one registry per app) with the engine's phases."""
     registry = CollectorRegistry()
     app.extensions[_METRICS_KEY] = (registry, Histogram(
         "fis_request_duration_seconds", "HTTP request latency by route and status.",
         ["method", "route", "status"], registry=registry,
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
     ))
+    phases = Histogram(
+        "fis_engine_phase_seconds",
+        "Engine time per phase: layout and store per request, read and reduce per date, cloud_model per model call.",
+        ["phase"], registry=registry,
+        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    )
+    for phase in PHASES:
+        phases.labels(phase)  # every phase is listed (count 0) before its first observation
+    app.extensions[EXTENSION_KEY].phase_observer = lambda phase, seconds: phases.labels(phase).observe(seconds)
     app.before_request(_start)
     app.after_request(_finish)
     app.register_blueprint(blueprint)

@@ -49,7 +49,9 @@ OMITTED_HEADER = "X-Fis-Omitted-Dates"
 WARNINGS_HEADER = "X-Fis-Warnings"
 #: OGC exception code per HTTP status, for errors that are not about one parameter.
 _OGC_CODES = {400: "InvalidParameterValue", 404: "NotFound", 413: "RequestTooLarge", 502: "DataReadError",
-              503: "ServiceUnavailable"}
+              503: "ServiceUnavailable", 504: "Timeout"}
+#: The FIS parameter behind a field the engine names (its limits: FIS_MAX_PIXELS, FIS_MAX_DATES).
+_PARAMETERS = {"geometry": "GEOMETRY", "time_range": "TIME"}
 
 
 # --------------------------------------------------------------------------------- parameters
@@ -109,7 +111,11 @@ def _fis_error(exc: FisError) -> Response:
     if exc.status >= 500:
         log.error("FIS request failed: %s", exc.message)
     ogc_code = getattr(exc, "ogc_code", None) or _OGC_CODES.get(exc.status, "NoApplicableCode")
-    response = _error(exc.status, exc.message, ogc_code=ogc_code, locator=exc.field, json_code=exc.code)
+    locator, message = exc.field, exc.message
+    if locator in _PARAMETERS:  # a request limit of the engine: say it with the FIS parameter's name
+        message = message.replace(f"{locator}:", f"{_PARAMETERS[locator]}:", 1)
+        locator = _PARAMETERS[locator]
+    response = _error(exc.status, message, ogc_code=ogc_code, locator=locator, json_code=exc.code)
     response.headers.update(exc.headers)
     return response
 

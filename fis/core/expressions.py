@@ -28,6 +28,7 @@ from typing import Final
 import numpy as np
 
 from fis.core.bands import normalise_band_name
+from fis.core.limits import DEFAULT_MAX_EXPRESSION_LENGTH, ExpressionLimits, expression_limits
 from fis.errors import InvalidInput
 
 __all__ = [
@@ -41,7 +42,9 @@ __all__ = [
     "parse_expression",
 ]
 
-MAX_EXPRESSION_LENGTH: Final = 500
+#: The default longest expression (``FIS_MAX_EXPRESSION_LENGTH``; the OpenAPI document states it).
+MAX_EXPRESSION_LENGTH: Final = DEFAULT_MAX_EXPRESSION_LENGTH
+#: Deepest nesting of parentheses, unary minus and powers (protects the recursive parser and evaluator).
 MAX_DEPTH: Final = 40
 NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -66,6 +69,9 @@ BUILTIN_INDICES: Final[Mapping[str, str]] = {
     "savi": "1.5 * (B08 - B04) / (B08 + B04 + 0.5)",  # L = 0.5
 }
 
+#: The built-ins are ours: the configured limits do not apply to them.
+_BUILTIN: Final = ExpressionLimits(length=10_000, nodes=10_000)
+
 ACCEPTED: Final = (
     "band names (B01..B12, B8A, or common names such as red, nir, swir16), numbers, "
     "the operators + - * / **, parentheses and the functions " + ", ".join(f"{f}()" for f in FUNCTIONS)
@@ -88,6 +94,10 @@ class Node:
     name: str = ""
     op: str = ""
     args: tuple[Node, ...] = ()
+
+    def size(self) -> int:
+        """The number of nodes of the tree (each is one pass over the pixels when evaluated)."""
+        return 1 + sum(arg.size() for arg in self.args)
 
     def bands(self) -> frozenset[str]:
         """The band ids the expression reads."""
@@ -311,8 +321,11 @@ class _Parser:
         return Node("call", name=name, args=tuple(args))
 
 
-def parse_expression(text: object, *, field: str = "expression") -> Node:
-    """Parse band math into a :class:`Node` tree, or raise :class:`InvalidInput` naming the problem."""
+def parse_expression(text: object, *, field: str = "expression", limits: ExpressionLimits | None = None) -> Node:
+    """Parse band math into a :class:`Node` tree, or raise :class:`InvalidInput` naming the problem.
+
+    ``limits``: the longest text and the most nodes (default: those in effect, :func:`expression_limits`).
+    """
     if not isinstance(text, str):
         raise _error(
             field,
@@ -320,9 +333,18 @@ def parse_expression(text: object, *, field: str = "expression") -> Node:
         )
     if not text.strip():
         raise _error(field, "the expression is empty")
-    if len(text) > MAX_EXPRESSION_LENGTH:
-        raise _error(field, f"the expression is {len(text)} characters long; the limit is {MAX_EXPRESSION_LENGTH}")
+    limits = limits or expression_limits()
+    if len(text) > limits.length:
+        raise _error(
+            field, f"the expression is {len(text)} characters long; the limit is {limits.length} "
+            "(FIS_MAX_EXPRESSION_LENGTH)",
+        )
     tree = _Parser(_tokenize(text), field).parse()
+    if tree.size() > limits.nodes:
+        raise _error(
+            field, f"the expression has {tree.size()} operations (numbers, bands, operators and functions); "
+            f"the limit is {limits.nodes} (FIS_MAX_EXPRESSION_NODES): simplify it",
+        )
     if not tree.bands():
         raise _error(field, f"{text!r} uses no band; an index must read at least one band")
     return tree
@@ -339,7 +361,8 @@ def builtin_index(name: str, *, field: str = "indices") -> IndexDefinition:
             details={"accepted": list(BUILTIN_INDICES)},
         )
     expression = BUILTIN_INDICES[key]
-    return IndexDefinition(name=key, expression=expression, tree=parse_expression(expression), builtin=True)
+    return IndexDefinition(name=key, expression=expression, tree=parse_expression(expression, limits=_BUILTIN),
+                           builtin=True)
 
 
 def custom_index(name: object, expression: object) -> IndexDefinition:

@@ -2,13 +2,17 @@
 
 A WKT ``GEOMETRYCOLLECTION`` nested thousands deep crashes GEOS and JSON nested ~1,000 deep makes
 ``json.loads`` raise ``RecursionError``; polygons of hundreds of thousands of vertices keep a core
-busy for minutes in ``is_valid`` and ``segmentize``. The checks here refuse such input cheaply.
+busy for minutes in ``is_valid`` and ``segmentize``; band math of thousands of operations makes as
+many passes over every date's pixels. The checks here refuse such input cheaply. The API sets the
+configurable limits per request (``set_max_vertices``, ``set_expression_limits``); outside a request
+the defaults apply.
 """
 
 from __future__ import annotations
 
 import re
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +25,22 @@ MAX_WKT_DEPTH = 8
 #: Default of ``FIS_MAX_VERTICES``: the most vertices a request geometry may have.
 DEFAULT_MAX_VERTICES = 100_000
 
+#: Defaults of ``FIS_MAX_EXPRESSION_LENGTH`` and ``FIS_MAX_EXPRESSION_NODES`` (band math of custom indices).
+DEFAULT_MAX_EXPRESSION_LENGTH = 500
+DEFAULT_MAX_EXPRESSION_NODES = 100
+
+
+@dataclass(frozen=True)
+class ExpressionLimits:
+    """The longest band-math expression (characters) and its most parse-tree nodes (its evaluation cost:
+    every node is one pass over the pixels of every date)."""
+
+    length: int = DEFAULT_MAX_EXPRESSION_LENGTH
+    nodes: int = DEFAULT_MAX_EXPRESSION_NODES
+
+
 _max_vertices: ContextVar[int] = ContextVar("fis_max_vertices", default=DEFAULT_MAX_VERTICES)
+_expression_limits: ContextVar[ExpressionLimits | None] = ContextVar("fis_expression_limits", default=None)
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
@@ -84,3 +103,13 @@ def check_vertices(count: int, *, field: str) -> None:
             field=field,
             details={"vertices": count, "max_vertices": limit},
         )
+
+
+def expression_limits() -> ExpressionLimits:
+    """The band-math limits in effect (the serving app's settings, else the defaults)."""
+    return _expression_limits.get() or ExpressionLimits()
+
+
+def set_expression_limits(limits: ExpressionLimits) -> None:
+    """Apply ``limits`` to the expressions parsed from now on in this context (the API sets them per request)."""
+    _expression_limits.set(limits)

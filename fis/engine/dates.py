@@ -19,6 +19,7 @@ from fis.engine.clouds import CloudModel, cloud_mask
 from fis.engine.grid import Grid
 from fis.engine.layermosaic import bounding_window, exact_cells, layer_owner, take_owned
 from fis.engine.layout import RequestLayout
+from fis.engine.phases import PhaseClock
 from fis.engine.raster import DatasetCache, read_band_on_grids
 from fis.engine.reductions import DatePixels
 from fis.engine.remote import RemotePolicy
@@ -82,9 +83,11 @@ class DateReader:
 
     def __init__(
         self, model: CloudModel, cache: DatasetCache, *, use_cloud_layers: bool = True,
-        remote: RemotePolicy | None = None,
+        remote: RemotePolicy | None = None, phases: PhaseClock | None = None,
     ):
         self.model = model
+        #: times the cloud model (``cloud_model``) for the engine's phase metrics
+        self.phases = phases or PhaseClock()
         self.cache = cache
         #: retries of failed reads of remote files
         self.remote = remote or RemotePolicy()
@@ -198,7 +201,8 @@ class DateReader:
     ) -> tuple[np.ndarray, np.ndarray]:
         """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
         features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
-        probability = self.model.predict(features).reshape(grid.shape)
+        with self.phases("cloud_model"):
+            probability = self.model.predict(features).reshape(grid.shape)
         cloudy = cloud_mask(
             probability, threshold=mask.threshold, average_over=mask.average_over, dilation_size=mask.dilation_size
         )

@@ -17,6 +17,7 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ import numpy as np
 import rasterio
 
 from fis.core.aggregation import Aggregation, Interval, covered_range, intervals
+from fis.core.budget import RequestBudget, current_budget
 from fis.core.observation import OUTPUTS, Observation, ObservationError, SeriesResult
 from fis.core.options import StatisticsOptions
 from fis.core.request import TimeseriesRequest
@@ -32,6 +34,7 @@ from fis.core.timerange import TimeRange
 from fis.engine.clouds import CloudModel
 from fis.engine.dates import DateReader, needs_of
 from fis.engine.layout import RequestLayout, request_layout
+from fis.engine.phases import Observer, PhaseClock
 from fis.engine.raster import DatasetCache
 from fis.engine.reductions import (
     ClearComposite,
@@ -130,15 +133,20 @@ class Engine:
         use_cloud_layers: bool = True,
         gdal_cachemax_mb: int | None = None,
         remote: RemotePolicy | None = None,
+        on_phase: Observer | None = None,
     ):
         self.model = model
+        #: times the phases (layout, read, cloud_model, reduce, store) for ``on_phase`` (the service's /metrics)
+        self.phases = PhaseClock(on_phase)
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
         self.read_threads = max(1, read_threads)
         #: how files over HTTP(S)/S3 are read: a larger pool, GDAL's HTTP settings, retries
         self.remote = remote or RemotePolicy()
         #: reads one date's pixels; ``use_cloud_layers``: registered CLP/CLM layers matching a request's settings
-        self.reader = DateReader(model, self.cache, use_cloud_layers=use_cloud_layers, remote=self.remote)
+        self.reader = DateReader(
+            model, self.cache, use_cloud_layers=use_cloud_layers, remote=self.remote, phases=self.phases
+        )
         cachemax = GDAL_CACHEMAX_MB if gdal_cachemax_mb is None else gdal_cachemax_mb
         # long-lived pools: their threads keep their GDAL environments between requests; requests with
         # remote files are read on the larger remote pool (latency-bound: threads wait on HTTP answers)
@@ -203,7 +211,9 @@ class Engine:
             warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
         if per_interval is not None:
             rows.extend(per_interval.close_rest())
-        return series_result(self.model, rows, errors, grid, tuple(warnings), request.outputs)
+        current_budget().check_time("the cloud model")
+        with self.phases("cloud_model"):
+            return series_result(self.model, rows, errors, grid, tuple(warnings), request.outputs)
 
     def iter_dates(
         self,
@@ -220,10 +230,20 @@ class Engine:
         holds at most a few dates' pixels at a time. With ``reducer`` the read thread applies
         it and the item's outcome is its result instead of the pixels. Without
         ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
+
+        In a request's budget (:mod:`fis.core.budget`) more dates than it allows are refused before
+        anything is read, and the deadline is checked before the layout and between dates.
         """
         scenes = [s for s in scenes if request.time_range.contains(s.datetime)]
         if not scenes:
             return
+        by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
+        for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
+            by_date[scene.date].append(scene)
+        dates = sorted(by_date)
+        budget = current_budget()
+        budget.check_dates(len(dates))
+        budget.check_time("the layout", done=0, total=len(dates))
         remote = any(is_remote(a.href) for s in scenes for a in s.assets.values())
         if remote:
             with rasterio.Env(**self.remote.gdal_options()):  # the layout opens reference files
@@ -231,10 +251,6 @@ class Engine:
         else:
             layout = self.layout(request, scenes)
         pool, threads = (self._remote_pool, self.remote_threads) if remote else (self._pool, self.read_threads)
-        by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
-        for scene in sorted(scenes, key=lambda s: (s.datetime, s.id)):
-            by_date[scene.date].append(scene)
-        dates = sorted(by_date)
         needs = needs_of(request, self.model.input_bands)
 
         def work(date: dt.date) -> DateItem:
@@ -242,23 +258,27 @@ class Engine:
             ids = tuple(s.id for s in group)
             when = min(s.datetime for s in group)
             try:
-                outcome: Any = self.reader.read(
-                    request.cloud_mask, layout, group, pixel_probability=pixel_probability, needs=needs
-                )
+                with self.phases("read"):
+                    outcome: Any = self.reader.read(
+                        request.cloud_mask, layout, group, pixel_probability=pixel_probability, needs=needs
+                    )
                 if reducer is not None:
-                    outcome = reducer(outcome)
+                    with self.phases("reduce"):
+                        outcome = reducer(outcome)
             except FisError as exc:
                 outcome = ObservationError(date=date, scenes=ids, message=exc.message)
             return DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=layout)
 
-        for done, item in enumerate(_bounded_map(pool, work, dates, window=threads + 1), start=1):
+        items = _bounded_map(pool, work, dates, window=threads + 1, budget=budget)
+        for done, item in enumerate(items, start=1):
             if progress:
                 progress(done, len(dates))
             yield item
 
     def layout(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
         """The request's grid, polygon pixels and cloud cells over ``scenes`` (:func:`.layout.request_layout`)."""
-        return request_layout(request, scenes, self.cache, max_pixels=self.max_pixels)
+        with self.phases("layout"):
+            return request_layout(request, scenes, self.cache, max_pixels=self.max_pixels)
 
 
 class _Intervals:
@@ -371,19 +391,43 @@ def _empty_sample(options: StatisticsOptions) -> Sample:
     )
 
 
-def _bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence[T], *, window: int) -> Iterator[R]:
-    """Like ``pool.map`` but with at most ``window`` items in flight, so memory stays bounded."""
-    pending: deque[Future[R]] = deque()
+def _bounded_map(
+    pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Sequence[T], *, window: int,
+    budget: RequestBudget | None = None,
+) -> Iterator[R]:
+    """Like ``pool.map`` but with at most ``window`` items in flight, so memory stays bounded.
+
+    With ``budget`` the wait for each item ends at its deadline (:class:`~fis.errors.RequestTimeout`);
+    items not started when the caller stops are cancelled (a running one finishes on its thread).
+    """
+    pending: deque[tuple[T, Future[R]]] = deque()
     iterator = iter(items)
-    for item in iterator:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            break
-    while pending:
-        yield pending.popleft().result()
+    try:
         for item in iterator:
-            pending.append(pool.submit(fn, item))
-            break
+            pending.append((item, pool.submit(fn, item)))
+            if len(pending) >= window:
+                break
+        done = 0
+        while pending:
+            item, future = pending.popleft()
+            if budget is not None:
+                budget.check_time(f"date {item}", done=done, total=len(items))
+                try:
+                    result = future.result(timeout=budget.remaining())
+                except FutureTimeout:
+                    if future.done():
+                        raise  # the item's own TimeoutError
+                    raise budget.timeout(f"date {item}", done=done, total=len(items)) from None
+            else:
+                result = future.result()
+            yield result
+            done += 1
+            for item in iterator:
+                pending.append((item, pool.submit(fn, item)))
+                break
+    finally:
+        for _, future in pending:
+            future.cancel()
 
 
 #: GDAL's block cache in MB unless the engine is given one (``FIS_GDAL_CACHEMAX_MB``). GDAL's default

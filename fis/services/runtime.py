@@ -17,6 +17,7 @@ from fis.core.request import TimeseriesRequest
 from fis.engine.cloudlayers import CloudLayerSettings, LayerReport
 from fis.engine.clouds import load_model
 from fis.engine.engine import Engine, Progress
+from fis.engine.phases import Observer
 from fis.engine.raster import DatasetCache
 from fis.engine.remote import RemotePolicy
 from fis.services.precompute import precompute_cloud_layers
@@ -33,6 +34,8 @@ class Services:
     db: DbEngine
     sessions: sessionmaker[Session]
     cache: DatasetCache
+    #: receives the engine's seconds per phase (the API's ``/metrics``); set before the engine is first used
+    phase_observer: Observer | None = None
     _engine: Engine | None = field(default=None, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
@@ -60,6 +63,7 @@ class Services:
                         timeout_s=self.settings.remote_timeout_s,
                         retries=self.settings.remote_retries,
                     ),
+                    on_phase=self.phase_observer,
                 )
             return self._engine
 

@@ -59,7 +59,7 @@ def compute_and_store(
                 part = stored_part(stored, request.time_range)
     result = _compute_reusing(engine, request, scenes, part, progress)
     parameters = {**request.parameters(), "grid": result.grid, "model": result.model}
-    with transaction(sessions) as session:
+    with engine.phases("store"), transaction(sessions) as session:
         series = save_series(
             session,
             geometry_4326=request.aoi.geometry_4326,
@@ -125,7 +125,7 @@ def refresh_series(
         ]
     request = request_from_stored(parameters, geometry, new_range)
     fresh = engine.compute(request, scenes, progress=progress)
-    with transaction(sessions) as session:
+    with engine.phases("store"), transaction(sessions) as session:
         series = get_series(session, series_id)
         series.observations.extend(observation_row(obs) for obs in fresh.observations)
         series.errors = [*(series.errors or []), *(e.to_json() for e in fresh.errors)]
