@@ -68,6 +68,28 @@ def test_health_and_openapi_need_no_token(auth_app: Any) -> None:
     assert client.get("/api/v1/openapi.json").status_code == 200
 
 
+def test_web_page_needs_no_token_but_its_api_calls_do(auth_app: Any) -> None:
+    client = auth_app.test_client()
+    page = client.get("/")
+    assert page.status_code == 200 and b'id="sign-in"' in page.data  # the page asks for credentials itself
+    script = client.get("/web/static/fis.js")
+    assert script.status_code == 200
+    script.close()
+    assert client.get("/api/v1/config").status_code == 401
+    assert client.get("/web/static/../../api/v1/config").status_code in (401, 404)  # no way around the check
+
+
+def test_invalid_client_challenges_basic_auth_only_when_it_was_used(auth_app: Any) -> None:
+    client_id, _ = new_client(auth_app, "alice")
+    by_form = auth_app.test_client().post("/oauth/token", data={
+        "grant_type": "client_credentials", "client_id": client_id, "client_secret": "wrong"})
+    assert by_form.status_code == 401 and "WWW-Authenticate" not in by_form.headers  # no browser login prompt
+    basic = base64.b64encode(f"{client_id}:wrong".encode()).decode()
+    by_basic = auth_app.test_client().post("/oauth/token", data={"grant_type": "client_credentials"},
+                                           headers={"Authorization": f"Basic {basic}"})
+    assert by_basic.status_code == 401 and by_basic.headers["WWW-Authenticate"] == 'Basic realm="fis"'
+
+
 def test_token_by_form_and_by_basic_auth(auth_app: Any) -> None:
     client_id, secret = new_client(auth_app, "alice")
     token = token_for(auth_app, client_id, secret)

@@ -300,3 +300,17 @@ def test_engine_phases_in_metrics_after_a_request(make_app: Callable[..., Any]) 
     for phase in count:
         assert metric(text, "fis_engine_phase_seconds_sum", phase=phase) > 0
     assert metric(text, "fis_engine_phase_seconds_bucket", phase="read", le="60.0") == 3
+
+
+def test_timeout_and_date_limit_answers_are_documented(make_app: Callable[..., Any]) -> None:
+    from test_openapi_responses import check, documented
+
+    slow = make_app(request_timeout_s=1e-6, max_dates=2).test_client()
+    too_many = slow.post(URL, json=request_body())
+    assert too_many.status_code == 413
+    check(too_many.get_json(), documented(URL, "post", "413"))
+    timed_out = slow.post(URL, json=request_body(time_range={"from": "2023-06-01", "to": "2023-06-15"}))
+    assert timed_out.status_code == 504
+    check(timed_out.get_json(), documented(URL, "post", "504"))
+    assert documented(f"{URL}/{{series_id}}/refresh", "post", "504") == "Error"
+    assert documented("/ogc/fis", "get", "504") == "Error"

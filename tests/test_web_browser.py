@@ -6,12 +6,14 @@ Screenshots go to tests/artifacts/ (ignored by git).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -56,26 +58,33 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
-def server(tmp_path: Path, archive: Path) -> Iterator[str]:
+@contextmanager
+def serving(tmp_path: Path, archive: Path, **settings: Any) -> Iterator[tuple[str, Any]]:
     """A fis server (waitress, in a thread) on a free port of 127.0.0.1 over the small synthetic archive."""
     from waitress import create_server
 
     from fis.api.app import create_app
     from fis.store.db import upgrade
 
-    app = create_app(Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}"))
+    app = create_app(Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'fis.sqlite'}",
+                              **settings))
     upgrade(app.extensions["fis"].db)
     ingest_into(app, archive)
     wsgi = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=wsgi.run, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{wsgi.effective_port}/"
+        yield f"http://127.0.0.1:{wsgi.effective_port}/", app
     finally:
         wsgi.close()
         thread.join(timeout=5)
         app.extensions["fis"].close()
+
+
+@pytest.fixture
+def server(tmp_path: Path, archive: Path) -> Iterator[str]:
+    with serving(tmp_path, archive) as (url, _):
+        yield url
 
 
 class Watched:
@@ -109,8 +118,9 @@ class Watched:
         assert self.outside == [], f"requests that left 127.0.0.1: {self.outside}"
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:
+def _get(url: str, token: str | None = None) -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
         body: bytes = response.read()
         return body
 
@@ -264,3 +274,106 @@ def test_page_works_on_a_phone_sized_screen(browser: Any, server: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
     context.close()
+
+
+def _draw_square(page: Any) -> None:
+    """Draw a square in the middle of the map with mouse clicks, closing it on its first corner."""
+    page.click("#draw")
+    box = page.locator("#map").bounding_box()
+    cx, cy, half = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) * 0.15
+    corners = [(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half), (cx - half, cy + half)]
+    for x, y in [*corners, corners[0]]:
+        page.mouse.click(x, y)
+
+
+def test_page_signs_in_with_client_credentials_when_auth_is_required(
+    browser: Any, tmp_path: Path, archive: Path
+) -> None:
+    """FIS_AUTH=required: the page asks for a client, keeps the token in sessionStorage, sends it on every
+    call (downloads too), and asks again when the token expires or the API no longer knows it."""
+    from playwright.sync_api import expect
+
+    from fis.services.clients import create_client
+
+    with serving(tmp_path, archive, auth="required") as (server, app):
+        client_id, secret = create_client(app.extensions["fis"].sessions, "browser")
+        watched = Watched(browser, "auth")
+        page = watched.page
+        sent: list[tuple[str, str | None]] = []
+        page.on("request", lambda r: sent.append((urlsplit(r.url).path, r.headers.get("authorization"))))
+        page.goto(server)  # the page itself needs no token
+        dialog = page.locator("#sign-in")
+        expect(dialog).to_be_visible()
+        assert "FIS_AUTH=required" in page.inner_text("#sign-in-reason")
+        assert page.evaluate("document.activeElement.id") == "client_id"
+        # a wrong secret: the token endpoint's OAuth2 error, in the dialog, which stays open
+        page.fill("#client_id", client_id)
+        page.fill("#client_secret", "wrong")
+        page.click("#sign-in-submit")
+        expect(page.locator("#sign-in-error")).to_have_text(re.compile(r"^invalid_client: unknown client, wrong"))
+        expect(dialog).to_be_visible()
+        watched.shot("0-sign-in")
+        page.fill("#client_secret", secret)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("body[data-ready='true']")
+        expect(dialog).to_be_hidden()
+        assert "Archive: 4 scenes" in page.inner_text("#status")
+        held = json.loads(page.evaluate("sessionStorage.getItem('fis.token')"))
+        token = held["access_token"]
+        assert page.evaluate("localStorage.length") == 0
+        assert secret not in page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
+        assert page.is_visible("#sign-out")
+
+        _draw_square(page)
+        expect(page.locator("#area")).to_have_text(re.compile(r" ha$"))
+        page.click("#run")
+        page.wait_for_selector("#result-panel:not([hidden])")
+        expect(page.locator("#status")).to_have_text(re.compile(r"^Series "))
+        series_id = parse_qs(urlsplit(page.url).query)["series"][0]
+        stored = json.loads(_get(f"{server}api/v1/timeseries/{series_id}?include_cloudy=true", token))
+        assert [o["date"] for o in stored["observations"]] == ["2023-06-01", "2023-06-11", "2023-06-21"]
+        # the series is this client's: another client does not see it
+        other_id, other_secret = create_client(app.extensions["fis"].sessions, "someone else")
+        other = app.test_client().post("/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": other_id, "client_secret": other_secret}).get_json()
+        assert app.test_client().get(f"/api/v1/timeseries/{series_id}", headers={
+            "Authorization": f"Bearer {other['access_token']}"}).status_code == 404
+        # every API call carried the token (after the first 401s that asked for it)
+        api_calls = [(path, auth) for path, auth in sent if "/api/v1/" in path]
+        first_authorized = next(i for i, (_, auth) in enumerate(api_calls) if auth)
+        assert {auth for _, auth in api_calls[first_authorized:]} == {f"Bearer {token}"}
+        assert [path for path, auth in sent if path.endswith("/oauth/token")] == ["/oauth/token"] * 2
+        # a download link cannot send a header: the page fetches the file with the token
+        with page.expect_download() as csv_download:
+            page.click("#download-csv")
+        own = _get(f"{server}api/v1/timeseries/{series_id}?format=csv&include_cloudy=true"
+                   "&max_cloud_fraction=0.2&max_cloud_probability=", token)
+        assert Path(csv_download.value.path()).read_bytes() == own
+        watched.shot("1-signed-in")
+
+        # a token the API no longer knows (e.g. revoked): 401, the page asks again and repeats the call
+        page.evaluate("""() => sessionStorage.setItem('fis.token',
+                         JSON.stringify({access_token: 'revoked', expires_at: Date.now() + 600000}))""")
+        page.click("#refresh-list")
+        expect(dialog).to_be_visible()
+        assert "expired" in page.inner_text("#sign-in-reason")
+        services = app.extensions["fis"]  # tokens issued from now on live 4 s (FIS_TOKEN_TTL)
+        services.settings = dataclasses.replace(services.settings, token_ttl=4)
+        page.fill("#client_id", client_id)
+        page.fill("#client_secret", secret)
+        page.click("#sign-in-submit")
+        expect(dialog).to_be_hidden()
+        expect(page.locator(f"#stored tbody tr[data-id='{series_id}']")).to_be_visible()
+        # the token's lifetime ends: the next call asks again
+        expires_at = json.loads(page.evaluate("sessionStorage.getItem('fis.token')"))["expires_at"]
+        page.wait_for_timeout(max(0, expires_at - page.evaluate("Date.now()")) + 200)
+        page.click("#refresh-list")
+        expect(dialog).to_be_visible()
+        assert "expired" in page.inner_text("#sign-in-reason")
+        # cancelling leaves the page usable and says why nothing happened
+        page.click("#sign-in-cancel")
+        expect(page.locator("#status")).to_have_text(re.compile(r"not signed in"))
+        watched.shot("2-expired")
+        # the browser logs the 401 answers (and the failed token request) as failed loads; the page throws nothing
+        watched.errors = [e for e in watched.errors if "status of 401" not in e]
+        watched.close()

@@ -23,8 +23,10 @@ blueprint = Blueprint("auth", __name__)
 
 AUTH_MODES = ("off", "required")
 TOKEN_PATH = "/oauth/token"
-#: Routes answered without a token: the health check, the OpenAPI document and the token endpoint itself.
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", TOKEN_PATH})
+#: Routes answered without a token: the health check, the OpenAPI document, the token endpoint itself and the
+#: web page (``/`` and its static files hold no data; the page asks for credentials when the API answers 401).
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", TOKEN_PATH, "/"})
+PUBLIC_PREFIXES = ("/web/static/",)
 
 
 def register_auth(app: Flask, settings: Settings) -> None:
@@ -57,7 +59,8 @@ def require_role(role: str) -> None:
 
 
 def _authenticate() -> None:
-    if services().settings.auth != "required" or request.path in PUBLIC_PATHS:
+    path = request.path
+    if services().settings.auth != "required" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -74,9 +77,11 @@ def _authenticate() -> None:
     g.principal = principal
 
 
-def _oauth_error(status: int, error: str, description: str) -> ResponseReturnValue:
+def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> ResponseReturnValue:
+    """An OAuth2 error; ``basic``: the client sent Basic credentials, so a 401 challenges them (RFC 6749 5.2;
+    without them there is no challenge, which would make a browser show its own login prompt)."""
     headers = {"Cache-Control": "no-store"}
-    if status == 401:
+    if status == 401 and basic:
         headers["WWW-Authenticate"] = 'Basic realm="fis"'
     return jsonify({"error": error, "error_description": description}), status, headers
 
@@ -99,6 +104,7 @@ def token() -> ResponseReturnValue:
     settings = services().settings
     issued = issue_token(services().sessions, client_id, client_secret, settings.token_ttl)
     if issued is None:
-        return _oauth_error(401, "invalid_client", "unknown client, wrong secret, or the client was revoked")
+        return _oauth_error(401, "invalid_client", "unknown client, wrong secret, or the client was revoked",
+                            basic=basic is not None and basic.type == "basic")
     body = {"access_token": issued.access_token, "token_type": "Bearer", "expires_in": issued.expires_in}
     return jsonify(body), 200, {"Cache-Control": "no-store"}

@@ -205,9 +205,11 @@ def openapi_paths() -> dict[str, Any]:
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FisResponse"},
                                              "example": example}}},
         "400": error("A FIS parameter is missing or not accepted; `locator` (XML) / `field` (JSON) names it."),
-        "413": error("The geometry needs more pixels than FIS_MAX_PIXELS at RESOLUTION, or the body is too large."),
+        "413": error("The geometry needs more pixels than FIS_MAX_PIXELS at RESOLUTION, TIME has more acquisition "
+                     "dates than FIS_MAX_DATES (locator TIME), or the body is too large."),
         "500": error("Unexpected error."),
         "502": error("The reference raster could not be read."),
+        "504": error("The computation ran past FIS_REQUEST_TIMEOUT_S and was stopped (code Timeout)."),
     }
     description = (
         "Sentinel Hub FIS (Feature Info Service) compatible statistics of one polygon over time, for clients such "

@@ -154,7 +154,8 @@ ERRORS: Schema = {
                    "field": "id"},
     ),
     "TooLarge": error_response(
-        "The body exceeds FIS_MAX_BODY_BYTES, or the request grid exceeds FIS_MAX_PIXELS.",
+        "The body exceeds FIS_MAX_BODY_BYTES, the geometry FIS_MAX_VERTICES, the request grid FIS_MAX_PIXELS, or the "
+        "acquisition dates to compute FIS_MAX_DATES (field `time_range`, before anything is read).",
         body_too_large={"status": 413, "code": "body_too_large",
                         "message": "request body is larger than the limit of 5242880 bytes (FIS_MAX_BODY_BYTES); "
                                    "simplify the geometry or raise the limit"},
@@ -164,6 +165,22 @@ ERRORS: Schema = {
                                       "resolution or split the geometry.",
                            "field": "geometry",
                            "details": {"pixels": 10364256, "max_pixels": 4000000, "resolution": 10.0}},
+        too_many_dates={"status": 413, "code": "request_too_large",
+                        "message": "time_range: the archive has 1480 acquisition dates to compute in this range; one "
+                                   "synchronous request computes at most 1000 (FIS_MAX_DATES); ask for a shorter "
+                                   "time range (...)",
+                        "field": "time_range", "details": {"dates": 1480, "max_dates": 1000}},
+    ),
+    "Timeout": error_response(
+        "The computation ran past FIS_REQUEST_TIMEOUT_S and was stopped; nothing was stored. Ask for a shorter "
+        "time range (a series POSTed again over a longer range reuses its stored dates), a coarser resolution or "
+        "a smaller geometry.",
+        request_timeout={"status": 504, "code": "request_timeout",
+                         "message": "the request ran into the time limit of 120 s (FIS_REQUEST_TIMEOUT_S) and was "
+                                    "stopped after 212 of 730 dates before date 2019-03-02; nothing was stored. "
+                                    "Ask for a shorter time range (...)",
+                         "details": {"timeout_s": 120.0, "stopped_before": "date 2019-03-02", "dates_done": 212,
+                                     "dates": 730}},
     ),
     "InternalError": error_response(
         "An unexpected error, or the cloud model cannot be loaded (model_error).",
@@ -250,7 +267,8 @@ def paths(server_url: str) -> Schema:
                 "Finds the registered scenes intersecting the geometry within the time range, computes one "
                 "observation per UTC acquisition date (tiles of one date mosaicked) and stores the series. The "
                 "response applies the request's own cloud filter (max_cloud_fraction / max_cloud_probability / "
-                "include_cloudy); every observation is stored regardless. Runs synchronously.",
+                "include_cloudy); every observation is stored regardless. Runs synchronously, within "
+                "FIS_REQUEST_TIMEOUT_S (504) and FIS_MAX_DATES (413).",
                 {"201": {"description": "Created. JSON by default; CSV with ?format=csv (or Accept: text/csv).",
                          "headers": {"Location": header("URL of the stored series.", format="uri"),
                                      "Content-Disposition": CSV_DISPOSITION},
@@ -259,7 +277,8 @@ def paths(server_url: str) -> Schema:
                  "200": {"description": "A repeated Idempotency-Key: the series that key made (as GET shows it), with "
                                         "header Idempotent-Replayed: true.",
                          "headers": {"Idempotent-Replayed": header("`true`.")}, "content": series_content()},
-                 "400": "BadRequest", "413": "TooLarge", "500": "InternalError", "502": "BadGateway"},
+                 "400": "BadRequest", "413": "TooLarge", "500": "InternalError", "502": "BadGateway",
+                 "504": "Timeout"},
                 parameters=[*fmt, IDEMPOTENCY_KEY],
                 body={"required": True, "description": "A JSON object (Content-Type: application/json; other "
                                                        "content types are refused with 415).",
@@ -312,7 +331,7 @@ def paths(server_url: str) -> Schema:
                 "field `aggregation`).",
                 {"200": {"description": "The extended series (same id).", "headers": COUNTS,
                          "content": series_content()},
-                 "400": "BadRequest", "404": "NotFound"},
+                 "400": "BadRequest", "404": "NotFound", "413": "TooLarge", "504": "Timeout"},
                 parameters=fmt,
             ),
         },

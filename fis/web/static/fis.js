@@ -1,5 +1,7 @@
 // The fis web page: draw or upload a field, compute its profile through the JSON API, mark cloudy dates.
 // Every URL is relative to the page (works behind a path prefix); nothing is fetched from another host.
+// With FIS_AUTH=required the API answers 401: the page asks for a client id and secret (or a token), gets a
+// token from POST oauth/token and keeps it in sessionStorage (this tab only; the secret is never kept).
 /* global L, Chart */
 
 const API = "api/v1";
@@ -32,8 +34,119 @@ class ApiError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------- signing in (FIS_AUTH=required)
+
+const TOKEN_KEY = "fis.token"; // sessionStorage: {"access_token", "expires_at" (ms since 1970, or null)}
+let signingIn = null; // the sign-in under way: every request answered 401 waits for the same one
+
+function heldToken() {
+  let held = null;
+  try {
+    held = JSON.parse(sessionStorage.getItem(TOKEN_KEY));
+  } catch {
+    held = null;
+  }
+  if (!held || !held.access_token) return null;
+  if (held.expires_at !== null && held.expires_at <= Date.now()) return null; // expired: ask again
+  return held.access_token;
+}
+
+function keepToken(accessToken, expiresIn) {
+  const expiresAt = Number.isFinite(expiresIn) ? Date.now() + expiresIn * 1000 : null;
+  sessionStorage.setItem(TOKEN_KEY, JSON.stringify({ access_token: accessToken, expires_at: expiresAt }));
+  $("sign-out").hidden = false;
+}
+
+function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("sign-out").hidden = true;
+}
+
+function signIn(reason) {
+  signingIn = signingIn || askForCredentials(reason).finally(() => {
+    signingIn = null;
+  });
+  return signingIn;
+}
+
+// Shows the sign-in dialog until a token is had (resolves) or the user cancels (rejects).
+function askForCredentials(reason) {
+  const dialog = $("sign-in");
+  const form = $("sign-in-form");
+  $("sign-in-reason").textContent = reason;
+  $("sign-in-error").textContent = "";
+  form.reset();
+  return new Promise((resolve, reject) => {
+    const finish = (error) => {
+      form.removeEventListener("submit", submit);
+      $("sign-in-cancel").removeEventListener("click", cancel);
+      dialog.removeEventListener("cancel", cancel);
+      dialog.close();
+      if (error) reject(error);
+      else resolve();
+    };
+    const cancel = (event) => {
+      event.preventDefault();
+      finish(new Error("not signed in: this fis needs a client id and secret or an access token"));
+    };
+    const submit = async (event) => {
+      event.preventDefault();
+      const pasted = $("access_token").value.trim();
+      if (pasted) {
+        keepToken(pasted, NaN); // its lifetime is unknown: kept until the API answers 401
+        finish(null);
+        return;
+      }
+      const clientId = $("client_id").value.trim();
+      const secret = $("client_secret").value;
+      if (!clientId || !secret) {
+        $("sign-in-error").textContent = "Give the client id and the client secret, or paste an access token.";
+        return;
+      }
+      $("sign-in-error").textContent = "Signing in…";
+      try {
+        // a form body, as OAuth2 wants it (the API's JSON-only rule exempts the token endpoint)
+        const credentials = new URLSearchParams({
+          grant_type: "client_credentials", client_id: clientId, client_secret: secret,
+        });
+        const response = await fetch("oauth/token", { method: "POST", body: credentials });
+        const body = await response.json();
+        if (!response.ok) {
+          $("sign-in-error").textContent = `${body.error}: ${body.error_description}`;
+          $("client_secret").select();
+          return;
+        }
+        keepToken(body.access_token, body.expires_in);
+        finish(null);
+      } catch (error) {
+        $("sign-in-error").textContent = `Could not reach fis: ${error.message}`;
+      }
+    };
+    form.addEventListener("submit", submit);
+    $("sign-in-cancel").addEventListener("click", cancel);
+    dialog.addEventListener("cancel", cancel);
+    dialog.showModal();
+    $("client_id").focus();
+  });
+}
+
+// fetch() with the held token; a 401 asks for credentials (again, when the token expired) and repeats the call.
+async function authorizedFetch(path, options = {}) {
+  for (;;) {
+    const token = heldToken();
+    const headers = new Headers(options.headers || {});
+    if (token) headers.set("Authorization", `Bearer ${token}`);
+    const response = await fetch(path, { ...options, headers });
+    if (response.status !== 401) return response;
+    const hadToken = token !== null || sessionStorage.getItem(TOKEN_KEY) !== null;
+    forgetToken();
+    await signIn(hadToken ? "Your access token has expired (or was revoked): sign in again."
+      : "This fis needs a client (FIS_AUTH=required): give its id and secret, or an access token.");
+  }
+}
+
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
+  const response = await authorizedFetch(path, options);
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
   const body = type.includes("json") ? await response.json() : await response.text();
@@ -404,6 +517,30 @@ function updateLinks(limits) {
   $("download-figure").download = `${stem}.png`;
 }
 
+// A download link cannot send a header: with a token the file is fetched with it and saved from memory.
+async function downloadWithToken(event) {
+  if (!heldToken()) return; // FIS_AUTH=off: the link itself downloads
+  event.preventDefault();
+  const anchor = event.currentTarget;
+  try {
+    const response = await authorizedFetch(anchor.href);
+    if (!response.ok) {
+      const type = response.headers.get("Content-Type") || "";
+      throw new ApiError(response.status, type.includes("json") ? await response.json() : null);
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = anchor.download;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    showError(error);
+  }
+}
+
 function downloadChartPng() {
   const link = document.createElement("a");
   link.href = $("chart").toDataURL("image/png");
@@ -510,10 +647,18 @@ function wire() {
   $("request-form").addEventListener("submit", run);
   $("cancel").addEventListener("click", () => state.controller && state.controller.abort());
   $("download-png").addEventListener("click", downloadChartPng);
+  for (const id of ["download-csv", "download-geojson", "download-figure"]) {
+    $(id).addEventListener("click", downloadWithToken);
+  }
+  $("sign-out").addEventListener("click", () => {
+    forgetToken();
+    say("Signed out: the next request asks for a client again.");
+  });
   $("refresh-list").addEventListener("click", loadStored);
 }
 
 async function start() {
+  $("sign-out").hidden = heldToken() === null;
   try {
     const [config, scenes] = await Promise.all([api(`${API}/config`), api(`${API}/scenes?limit=10000`)]);
     const dates = scenes.features.map((f) => f.properties.date).sort();
