@@ -318,7 +318,7 @@ def test_page_signs_in_with_client_credentials_when_auth_is_required(
         page.wait_for_selector("body[data-ready='true']")
         expect(dialog).to_be_hidden()
         assert "Archive: 4 scenes" in page.inner_text("#status")
-        held = json.loads(page.evaluate("sessionStorage.getItem('fis.token')"))
+        held = json.loads(page.evaluate("sessionStorage.getItem('fis-token')"))
         token = held["access_token"]
         assert page.evaluate("localStorage.length") == 0
         assert secret not in page.evaluate("JSON.stringify(Object.entries(sessionStorage))")
@@ -352,7 +352,7 @@ def test_page_signs_in_with_client_credentials_when_auth_is_required(
         watched.shot("1-signed-in")
 
         # a token the API no longer knows (e.g. revoked): 401, the page asks again and repeats the call
-        page.evaluate("""() => sessionStorage.setItem('fis.token',
+        page.evaluate("""() => sessionStorage.setItem('fis-token',
                          JSON.stringify({access_token: 'revoked', expires_at: Date.now() + 600000}))""")
         page.click("#refresh-list")
         expect(dialog).to_be_visible()
@@ -365,7 +365,7 @@ def test_page_signs_in_with_client_credentials_when_auth_is_required(
         expect(dialog).to_be_hidden()
         expect(page.locator(f"#stored tbody tr[data-id='{series_id}']")).to_be_visible()
         # the token's lifetime ends: the next call asks again
-        expires_at = json.loads(page.evaluate("sessionStorage.getItem('fis.token')"))["expires_at"]
+        expires_at = json.loads(page.evaluate("sessionStorage.getItem('fis-token')"))["expires_at"]
         page.wait_for_timeout(max(0, expires_at - page.evaluate("Date.now()")) + 200)
         page.click("#refresh-list")
         expect(dialog).to_be_visible()

@@ -36,7 +36,7 @@ class ApiError extends Error {
 
 // ---------------------------------------------------------------------- signing in (FIS_AUTH=required)
 
-const TOKEN_KEY = "fis.token"; // sessionStorage: {"access_token", "expires_at" (ms since 1970, or null)}
+const TOKEN_KEY = "fis-token"; // sessionStorage: {"access_token", "expires_at" (ms since 1970, or null)}
 let signingIn = null; // the sign-in under way: every request answered 401 waits for the same one
 
 function heldToken() {
