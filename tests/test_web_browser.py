@@ -374,6 +374,18 @@ def test_page_signs_in_with_client_credentials_when_auth_is_required(
         page.click("#sign-in-cancel")
         expect(page.locator("#status")).to_have_text(re.compile(r"not signed in"))
         watched.shot("2-expired")
+        # a token pasted instead of the secret (from POST /oauth/token elsewhere) works as well
+        pasted = app.test_client().post("/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}).get_json()
+        page.click("#refresh-list")
+        expect(dialog).to_be_visible()
+        page.click("text=Or paste an access token")
+        page.fill("#access_token", pasted["access_token"])
+        page.click("#sign-in-submit")
+        expect(dialog).to_be_hidden()
+        expect(page.locator(f"#stored tbody tr[data-id='{series_id}']")).to_be_visible()
+        listed = [auth for path, auth in sent if path == "/api/v1/timeseries"]
+        assert listed[-1] == f"Bearer {pasted['access_token']}"
         # the browser logs the 401 answers (and the failed token request) as failed loads; the page throws nothing
         watched.errors = [e for e in watched.errors if "status of 401" not in e]
         watched.close()
