@@ -314,3 +314,36 @@ def test_timeout_and_date_limit_answers_are_documented(make_app: Callable[..., A
     check(timed_out.get_json(), documented(URL, "post", "504"))
     assert documented(f"{URL}/{{series_id}}/refresh", "post", "504") == "Error"
     assert documented("/ogc/fis", "get", "504") == "Error"
+
+
+def test_limit_settings_from_the_environment() -> None:
+    from fis.errors import InvalidInput
+
+    settings = Settings.from_env({"FIS_REQUEST_TIMEOUT_S": "2.5", "FIS_MAX_DATES": "40",
+                                  "FIS_MAX_EXPRESSION_LENGTH": "80", "FIS_MAX_EXPRESSION_NODES": "12"})
+    assert (settings.request_timeout_s, settings.max_dates) == (2.5, 40)
+    assert (settings.max_expression_length, settings.max_expression_nodes) == (80, 12)
+    assert Settings.from_env({}).request_timeout_s == 120.0 and Settings.from_env({}).max_dates == 1000
+    with pytest.raises(InvalidInput) as caught:
+        Settings.from_env({"FIS_REQUEST_TIMEOUT_S": "two minutes"})
+    assert caught.value.field == "FIS_REQUEST_TIMEOUT_S"
+
+
+def test_phase_clock_counts_nested_phases_once() -> None:
+    from fis.engine.phases import PhaseClock
+
+    seen: list[tuple[str, float]] = []
+    clock = PhaseClock(lambda phase, seconds: seen.append((phase, seconds)))
+    begun = time.perf_counter()
+    with clock("read"):
+        time.sleep(0.05)
+        with clock("cloud_model"):
+            time.sleep(0.1)
+    total = time.perf_counter() - begun
+    (inner, inner_s), (outer, outer_s) = seen
+    assert (inner, outer) == ("cloud_model", "read")
+    assert inner_s >= 0.1 and outer_s >= 0.05
+    assert inner_s + outer_s == pytest.approx(total, abs=0.005)  # the model's time is not counted in read too
+    silent = PhaseClock()
+    with silent("read"):
+        pass  # no observer: nothing measured, nothing raised

@@ -3,7 +3,8 @@
 The engine times its phases with ``with engine.phases("read"): ...``; each phase reports its own seconds
 to the observer (``fis_engine_phase_seconds`` of :mod:`fis.api.observability`). A phase inside another
 on the same thread (the cloud model while a date is read) is subtracted from the outer one, so the
-phases' sums add up to the engine's time. Without an observer nothing is measured.
+phases' sums add up to the engine's thread-seconds (reads run on several threads at once). Without an
+observer nothing is measured.
 """
 
 from __future__ import annotations
