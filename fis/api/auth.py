@@ -59,6 +59,8 @@ def require_role(role: str) -> None:
 def _authenticate() -> None:
     if services().settings.auth != "required" or request.path in PUBLIC_PATHS:
         return
+    if request.method == "OPTIONS":
+        return  # CORS preflights carry no credentials; OPTIONS answers hold no data
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
