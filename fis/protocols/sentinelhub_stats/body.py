@@ -184,14 +184,25 @@ class BandCalculation:
 
 
 @dataclass(frozen=True)
+class OutputCalculation:
+    """One output's ``statistics`` and ``histograms``, each per band name (or ``default``)."""
+
+    percentiles: dict[str, Percentiles] = field(default_factory=dict)
+    histograms: dict[str, tuple[HistogramSpec, float | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Calculations:
     """``calculations`` resolved: per output id (or ``default``), per band name (or ``default``)."""
 
-    by_output: dict[str, dict[str, BandCalculation]] = field(default_factory=dict)
+    by_output: dict[str, OutputCalculation] = field(default_factory=dict)
 
     def for_band(self, output: str, band: str) -> BandCalculation:
-        outputs = self.by_output.get(output, self.by_output.get("default", {}))
-        return outputs.get(band, outputs.get("default", BandCalculation()))
+        """What ``band`` of ``output`` gets: its output's entry (else ``default``), its band's (else ``default``)."""
+        calc = self.by_output.get(output, self.by_output.get("default", OutputCalculation()))
+        percentiles = calc.percentiles.get(band, calc.percentiles.get("default"))
+        spec, width = calc.histograms.get(band, calc.histograms.get("default", (None, None)))
+        return BandCalculation(percentiles=percentiles, histogram=spec, bin_width=width)
 
 
 @dataclass(frozen=True)
@@ -364,24 +375,22 @@ def _resolution(aggregation: AggregationBody, aoi: AOI) -> float:
 
 
 def _calculations(raw: dict[str, CalculationBody]) -> Calculations:
-    out: dict[str, dict[str, BandCalculation]] = {}
+    out: dict[str, OutputCalculation] = {}
     for output, calculation in raw.items():
-        bands: dict[str, dict[str, Any]] = {}
-        for band, stats in (calculation.statistics or {}).items():
-            if stats.percentiles is not None:
-                p = stats.percentiles
-                bands.setdefault(band, {})["percentiles"] = Percentiles(
-                    tuple(float(k) for k in p.k), p.interpolation or DEFAULT_INTERPOLATION
-                )
-        for band, hist in (calculation.histograms or {}).items():
-            key = f"calculations.{output}.histograms.{band}"
-            spec, width = _histogram(hist, key)
-            bands.setdefault(band, {}).update(histogram=spec, bin_width=width)
-        out[output] = {band: BandCalculation(**parts) for band, parts in bands.items()}
+        percentiles = {
+            band: Percentiles(tuple(float(k) for k in stats.percentiles.k),
+                              stats.percentiles.interpolation or DEFAULT_INTERPOLATION)
+            for band, stats in (calculation.statistics or {}).items() if stats.percentiles is not None
+        }
+        histograms = {
+            band: _histogram(hist, f"calculations.{output}.histograms.{band}")
+            for band, hist in (calculation.histograms or {}).items()
+        }
+        out[output] = OutputCalculation(percentiles=percentiles, histograms=histograms)
     return Calculations(out)
 
 
-def _histogram(hist: HistogramDefinitionBody, key: str) -> tuple[HistogramSpec, float | None]:
+def _histogram(hist: HistogramDefinitionBody, key: str) -> tuple[HistogramSpec | None, float | None]:
     given = [name for name in ("nBins", "binWidth", "bins") if getattr(hist, name) is not None]
     if len(given) != 1:
         raise InvalidInput(
