@@ -201,8 +201,10 @@ class Calculations:
         """What ``band`` of ``output`` gets: its output's entry (else ``default``), its band's (else ``default``)."""
         calc = self.by_output.get(output, self.by_output.get("default", OutputCalculation()))
         percentiles = calc.percentiles.get(band, calc.percentiles.get("default"))
-        spec, width = calc.histograms.get(band, calc.histograms.get("default", (None, None)))
-        return BandCalculation(percentiles=percentiles, histogram=spec, bin_width=width)
+        histogram = calc.histograms.get(band, calc.histograms.get("default"))
+        if histogram is None:
+            return BandCalculation(percentiles=percentiles)
+        return BandCalculation(percentiles=percentiles, histogram=histogram[0], bin_width=histogram[1])
 
 
 @dataclass(frozen=True)
@@ -390,7 +392,7 @@ def _calculations(raw: dict[str, CalculationBody]) -> Calculations:
     return Calculations(out)
 
 
-def _histogram(hist: HistogramDefinitionBody, key: str) -> tuple[HistogramSpec | None, float | None]:
+def _histogram(hist: HistogramDefinitionBody, key: str) -> tuple[HistogramSpec, float | None]:
     given = [name for name in ("nBins", "binWidth", "bins") if getattr(hist, name) is not None]
     if len(given) != 1:
         raise InvalidInput(
