@@ -196,7 +196,7 @@ class EvalscriptSandbox:
         except (EOFError, OSError, BrokenPipeError):
             self._replace(worker)
             raise EvalscriptResourceError(
-                "the evalscript exceeded the worker's memory limit (the worker stopped)", field="evalscript"
+                "the evalscript worker stopped: the script exceeded the memory limit", field="evalscript"
             ) from None
         if answer[0] == "error" and answer[1] in ("timeout", "memory", "internal"):
             self._replace(worker)
@@ -216,7 +216,7 @@ class EvalscriptSandbox:
                 field="evalscript",
             )
         if kind == "memory":
-            raise EvalscriptResourceError(f"{text} ({self.heap_mb} MB)", field="evalscript")
+            raise EvalscriptResourceError(text, field="evalscript")
         raise FisError(f"the evalscript worker failed: {text}")
 
     def setup(self, script: str, *, timeout_s: float | None = None) -> ScriptSetup:

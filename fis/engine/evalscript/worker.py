@@ -31,6 +31,7 @@ from typing import Any
 from fis.engine.evalscript.js import ERROR_MARK, PRELUDE
 
 _CONTEXTS = 8
+_ALLOCATION_FAILED = "RangeError: Array buffer allocation failed"
 _LOCATION = re.compile(r"^<anonymous>:(\d+): (.*)$")
 
 
@@ -70,6 +71,7 @@ class _Runtime:
         import py_mini_racer
 
         self._mr = py_mini_racer
+        self.heap_mb = heap_mb
         self._heap = heap_mb * 1024 * 1024
         self._contexts: OrderedDict[str, Any] = OrderedDict()
 
@@ -106,7 +108,12 @@ def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseExc
         conn.send(("error", "timeout", "the evalscript ran longer than the time limit"))
         return True
     if isinstance(exc, mr.JSOOMException):
-        conn.send(("error", "memory", "the evalscript exceeded the V8 heap limit"))
+        conn.send(("error", "memory", f"the evalscript exceeded the V8 heap limit ({runtime.heap_mb} MB)"))
+        return True
+    if isinstance(exc, mr.JSEvalException) and _ALLOCATION_FAILED in str(exc):
+        conn.send(
+            ("error", "memory", "the evalscript exceeded the worker's memory limit (ArrayBuffer allocation failed)")
+        )
         return True
     if isinstance(exc, mr.JSEvalException):
         conn.send(("error", "script", describe_js_error(str(exc))))
