@@ -1,0 +1,167 @@
+"""The worker process: runs evalscripts in V8 (mini-racer) for :mod:`fis.engine.evalscript.pool`.
+
+Started with the multiprocessing ``spawn`` context, so V8 is initialised only here, never forked.
+After V8 starts, the worker caps its private writable memory (``RLIMIT_DATA``) at what it uses then
+plus ``data_mb``: ArrayBuffers live outside V8's heap limit, and ``RLIMIT_AS`` cannot be used because
+V8 reserves about 1.4 TB of address space for its sandbox at start-up (a limit below that stops V8
+from starting; one set afterwards never binds, as ArrayBuffers are placed inside that reservation).
+A script that passes the limit makes V8 abort the process; the pool sees the pipe close.
+
+Each script gets its own V8 context (isolate) with the hard heap limit, kept in a small LRU by the
+script's SHA-256, so evaluating the dates of one request compiles the script once per worker.
+
+Protocol (pickled tuples over a ``multiprocessing`` pipe), answers ``("ok", ...)`` or
+``("error", kind, message)`` with kind ``script`` | ``timeout`` | ``memory`` | ``internal``:
+
+- ``("setup", script, timeout_s)`` -> ``("ok", json_text)``: what ``setup()`` returned, as JSON;
+- ``("run", script, mode, meta_json, nbytes, timeout_s)`` followed by ``nbytes`` of float64 inputs ->
+  ``("ok", nbytes)`` followed by the float64 outputs; ``mode`` is ``simple`` or ``orbit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import resource
+from collections import OrderedDict
+from multiprocessing.connection import Connection
+from typing import Any
+
+from fis.engine.evalscript.js import ERROR_MARK, PRELUDE
+
+_CONTEXTS = 8
+_ALLOCATION_FAILED = "RangeError: Array buffer allocation failed"
+_LOCATION = re.compile(r"^<anonymous>:(\d+): (.*)$")
+
+
+def describe_js_error(text: str) -> str:
+    """A one-line message from V8's error text: ``line N: SyntaxError: ... (at: <source line>)``."""
+    if ERROR_MARK in text:
+        return text.split(ERROR_MARK, 1)[1].strip().splitlines()[0]
+    lines = text.strip().splitlines()
+    if not lines:
+        return "the evalscript failed without a message"
+    match = _LOCATION.match(lines[0])
+    if match is None:
+        return lines[0]
+    line, message = match.groups()
+    source = lines[1].strip() if len(lines) > 1 else ""
+    where = f" (at: {source[:120]})" if source else ""
+    return f"line {line}: {message}{where}"
+
+
+def _data_in_use() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for row in status:
+            if row.startswith("VmData:"):
+                return int(row.split()[1]) * 1024
+    return 0
+
+
+def _limit_data(data_mb: int) -> None:
+    limit = _data_in_use() + data_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+class _Runtime:
+    """The V8 contexts of this worker, one per script (LRU)."""
+
+    def __init__(self, heap_mb: int) -> None:
+        import py_mini_racer
+
+        self._mr = py_mini_racer
+        self.heap_mb = heap_mb
+        self._heap = heap_mb * 1024 * 1024
+        self._contexts: OrderedDict[str, Any] = OrderedDict()
+
+    def context(self, script: str) -> Any:
+        key = hashlib.sha256(script.encode("utf-8")).hexdigest()
+        ctx = self._contexts.get(key)
+        if ctx is not None:
+            self._contexts.move_to_end(key)
+            return ctx
+        ctx = self._mr.MiniRacer()
+        ctx.set_hard_memory_limit(self._heap)
+        ctx.eval(PRELUDE)
+        try:
+            ctx.eval(script)
+        except BaseException:
+            ctx.close()
+            raise
+        self._contexts[key] = ctx
+        while len(self._contexts) > _CONTEXTS:
+            self._contexts.popitem(last=False)[1].close()
+        return ctx
+
+    def drop(self, script: str) -> None:
+        key = hashlib.sha256(script.encode("utf-8")).hexdigest()
+        ctx = self._contexts.pop(key, None)
+        if ctx is not None:
+            ctx.close()
+
+
+def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseException) -> bool:
+    """Send the error answer for ``exc``; whether the worker must exit afterwards."""
+    mr = runtime._mr  # the module, imported in the worker only
+    if isinstance(exc, mr.JSTimeoutException):
+        conn.send(("error", "timeout", "the evalscript ran longer than the time limit"))
+        return True
+    if isinstance(exc, mr.JSOOMException):
+        conn.send(("error", "memory", f"the evalscript exceeded the V8 heap limit ({runtime.heap_mb} MB)"))
+        return True
+    if isinstance(exc, mr.JSEvalException) and _ALLOCATION_FAILED in str(exc):
+        conn.send(
+            ("error", "memory", "the evalscript exceeded the worker's memory limit (ArrayBuffer allocation failed)")
+        )
+        return True
+    if isinstance(exc, mr.JSEvalException):
+        conn.send(("error", "script", describe_js_error(str(exc))))
+        return False
+    if isinstance(exc, MemoryError):
+        conn.send(("error", "memory", "the evalscript worker ran out of memory"))
+        return True
+    conn.send(("error", "internal", f"{type(exc).__name__}: {exc}"))
+    return True
+
+
+def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
+    _, script, mode, meta_json, nbytes, timeout_s = message
+    try:
+        ctx = runtime.context(script)
+        buffer = ctx.eval(f"__fis.inputBuffer({nbytes // 8})") if nbytes else None
+    except BaseException:
+        conn.recv_bytes()  # keep the pipe in step
+        raise
+    if buffer is not None:
+        conn.recv_bytes_into(buffer)
+    else:
+        conn.recv_bytes()
+    result = ctx.eval(f"__fis.{mode}({meta_json})", timeout_sec=timeout_s)
+    view = memoryview(result)
+    conn.send(("ok", view.nbytes))
+    conn.send_bytes(view)
+
+
+def serve(conn: Connection, heap_mb: int, data_mb: int) -> None:
+    """The worker's main loop (the target of the spawned process)."""
+    runtime = _Runtime(heap_mb)
+    runtime.context("")  # starts V8 (and reserves its address space) before the data limit is set
+    runtime.drop("")
+    _limit_data(data_mb)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        script = message[1]
+        try:
+            if message[0] == "setup":
+                ctx = runtime.context(script)
+                conn.send(("ok", ctx.eval("__fis.describe()", timeout_sec=message[2])))
+            else:
+                _run(conn, runtime, message)
+        except BaseException as exc:  # noqa: BLE001 - every failure is answered, then the worker may exit
+            if _answer_error(conn, runtime, script, exc):
+                os._exit(3)
