@@ -422,3 +422,17 @@ def test_rate_limit_answers_retry_after_in_milliseconds(tmp_path: Path) -> None:
         assert 1000 <= int(response.headers["Retry-After"]) <= 61_000
     finally:
         app.extensions["fis"].close()
+
+
+def test_responses_and_errors_validate_against_the_published_schemas(client: Any) -> None:
+    from test_openapi_responses import check
+
+    calculations = {"default": {"statistics": {"default": {"percentiles": {"k": [50]}}},
+                                "histograms": {"default": {"nBins": 3}}}}
+    check(ok(post(client, body(calculations=calculations))), "StatisticalResponse")
+    thrown = script('function evaluatePixel(s) { throw new Error("no"); }')
+    check(ok(post(client, body(thrown))), "StatisticalResponse")
+    nan = script("function evaluatePixel(s) { return {out: [NaN], dataMask: [1]}; }")
+    check(ok(post(client, body(nan))), "StatisticalResponse")
+    check(strict_json(post(client, body(crs="EPSG:0"))), "StatisticalError")
+    check(strict_json(post(client, body(NDVI_CLM.replace("{ndvi:", "{ndvi: (")))), "StatisticalError")

@@ -44,32 +44,32 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class TimeRangeBody(_Model):
+class StatTimeRange(_Model):
     """``{"from", "to"}``: ISO 8601 date-times (UTC when no offset); ``to`` is exclusive."""
 
     from_: StrictStr = Field(alias="from", description="Start (inclusive), e.g. 2023-06-01T00:00:00Z.")
     to: StrictStr = Field(description="End (exclusive), e.g. 2023-07-01T00:00:00Z.")
 
 
-class BoundsProperties(_Model):
+class StatBoundsProperties(_Model):
     crs: StrictStr = Field(
         "http://www.opengis.net/def/crs/EPSG/0/4326",
         description="OGC URL of the CRS of bbox/geometry (EPSG/0/4326, OGC/1.3/CRS84, EPSG/0/3857, UTM zones ...).",
     )
 
 
-class BoundsBody(_Model):
+class StatBounds(_Model):
     """``input.bounds``: ``bbox`` and/or ``geometry`` (with both, the geometry clipped to the box)."""
 
     bbox: Annotated[list[Annotated[float, _FINITE]], Field(min_length=4, max_length=4)] | None = Field(
         None, description="[minx, miny, maxx, maxy] in the CRS (lon/lat for EPSG:4326)."
     )
     geometry: dict[str, Any] | None = Field(None, description="GeoJSON Polygon or MultiPolygon in the CRS.")
-    properties: BoundsProperties | None = None
+    properties: StatBoundsProperties | None = None
 
 
-class DataFilterBody(_Model):
-    timeRange: TimeRangeBody | None = Field(None, description="Scenes acquired in this range only.")
+class StatDataFilter(_Model):
+    timeRange: StatTimeRange | None = Field(None, description="Scenes acquired in this range only.")
     maxCloudCoverage: Annotated[float, Field(ge=0, le=100), Hint("a number from 0 to 100")] | None = Field(
         None, description="Highest scene cloud cover in percent (the scene's eo:cloud_cover)."
     )
@@ -78,7 +78,7 @@ class DataFilterBody(_Model):
     )
 
 
-class CloudMaskBody(_Model):
+class StatCloudMask(_Model):
     """fis' extension: the recipe of the per-pixel cloud mask behind ``CLM`` (defaults as the native API)."""
 
     threshold: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -87,35 +87,35 @@ class CloudMaskBody(_Model):
     dilationSize: Annotated[int, Field(ge=0, le=50)] | None = None
 
 
-class ProcessingBody(_Model):
+class StatProcessing(_Model):
     upsampling: StrictStr | None = Field(None, description="Accepted and ignored: fis reads on its own grid.")
     downsampling: StrictStr | None = Field(None, description="Accepted and ignored: fis reads on its own grid.")
     harmonizeValues: bool | None = Field(None, description="Only true (the default) is supported.")
-    cloudMask: CloudMaskBody | None = Field(None, description="fis extension: the CLM/CLP recipe.")
+    cloudMask: StatCloudMask | None = Field(None, description="fis extension: the CLM/CLP recipe.")
 
 
-class DataBody(_Model):
+class StatData(_Model):
     type: StrictStr = Field(description="sentinel-2-l1c or sentinel-2-l2a.")
     id: StrictStr | None = None
-    dataFilter: DataFilterBody | None = None
-    processing: ProcessingBody | None = None
+    dataFilter: StatDataFilter | None = None
+    processing: StatProcessing | None = None
 
 
-class InputBody(_Model):
-    bounds: BoundsBody
-    data: Annotated[list[DataBody], Field(min_length=1, max_length=1)]
+class StatInput(_Model):
+    bounds: StatBounds
+    data: Annotated[list[StatData], Field(min_length=1, max_length=1)]
 
 
-class AggregationIntervalBody(_Model):
+class StatAggregationInterval(_Model):
     of: StrictStr = Field(description="ISO 8601 duration of whole days: P1D, P5D, P1W, P1M, P1Y ...")
     lastIntervalBehavior: Literal["SKIP", "SHORTEN", "EXTEND"] | None = Field(
         None, description="When the range is not a whole number of intervals (default SKIP)."
     )
 
 
-class AggregationBody(_Model):
-    timeRange: TimeRangeBody
-    aggregationInterval: AggregationIntervalBody
+class StatAggregation(_Model):
+    timeRange: StatTimeRange
+    aggregationInterval: StatAggregationInterval
     evalscript: StrictStr = Field(description="A VERSION=3 evalscript.", max_length=200_000)
     width: Annotated[int, Field(ge=1, le=10_000)] | None = None
     height: Annotated[int, Field(ge=1, le=10_000)] | None = None
@@ -123,18 +123,18 @@ class AggregationBody(_Model):
     resy: Annotated[float, Field(gt=0), _FINITE] | None = Field(None, description="Pixel height in CRS units.")
 
 
-class PercentilesBody(_Model):
+class StatPercentiles(_Model):
     k: Annotated[list[Annotated[float, Field(ge=0, le=100)]], Field(min_length=1, max_length=MAX_PERCENTILES)]
     interpolation: Literal[INTERPOLATIONS] | None = Field(  # type: ignore[valid-type]
         None, description="How a percentile between two values is taken (default higher)."
     )
 
 
-class StatisticsDefinitionBody(_Model):
-    percentiles: PercentilesBody | None = None
+class StatStatisticsDefinition(_Model):
+    percentiles: StatPercentiles | None = None
 
 
-class HistogramDefinitionBody(_Model):
+class StatHistogramDefinition(_Model):
     """One of ``nBins``, ``binWidth`` or ``bins`` (explicit edges); ``lowEdge``/``highEdge`` default to the data's
     min and max."""
 
@@ -145,9 +145,9 @@ class HistogramDefinitionBody(_Model):
     bins: Annotated[list[Annotated[float, _FINITE]], Field(min_length=2, max_length=MAX_BINS + 1)] | None = None
 
 
-class CalculationBody(_Model):
-    statistics: dict[str, StatisticsDefinitionBody] | None = Field(None, description="Per band name or default.")
-    histograms: dict[str, HistogramDefinitionBody] | None = Field(None, description="Per band name or default.")
+class StatCalculation(_Model):
+    statistics: dict[str, StatStatisticsDefinition] | None = Field(None, description="Per band name or default.")
+    histograms: dict[str, StatHistogramDefinition] | None = Field(None, description="Per band name or default.")
 
 
 class StatisticalRequestBody(_Model):
@@ -155,9 +155,9 @@ class StatisticalRequestBody(_Model):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, title="StatisticalRequest")
 
-    input: InputBody
-    aggregation: AggregationBody
-    calculations: dict[str, CalculationBody] | None = Field(
+    input: StatInput
+    aggregation: StatAggregation
+    calculations: dict[str, StatCalculation] | None = Field(
         None, description="Per output id (or default): statistics and histograms per band (or default)."
     )
 
@@ -239,7 +239,7 @@ def parse_statistical_request(body: Any) -> StatisticalQuery:
             "sentinel-2-l2a (fis holds Sentinel-2 only)",
             field="input.data.0.type", details={"accepted": ["sentinel-2-l1c", "sentinel-2-l2a"]},
         )
-    processing = data.processing or ProcessingBody.model_validate({})
+    processing = data.processing or StatProcessing.model_validate({})
     if processing.harmonizeValues is False:
         raise InvalidInput(
             "input.data[0].processing.harmonizeValues: false is not supported; fis always gives harmonized "
@@ -259,7 +259,7 @@ def parse_statistical_request(body: Any) -> StatisticalQuery:
     duration = parse_duration(aggregation.aggregationInterval.of, field="aggregation.aggregationInterval.of")
     behaviour = (aggregation.aggregationInterval.lastIntervalBehavior or "SKIP").lower()
     spans = statistical_intervals(start, end, Aggregation(interval=duration, last_interval=behaviour))
-    filters = data.dataFilter or DataFilterBody.model_validate({})
+    filters = data.dataFilter or StatDataFilter.model_validate({})
     scene_range = None
     if filters.timeRange is not None:
         f0 = _when(filters.timeRange.from_, "input.data.0.dataFilter.timeRange.from")
@@ -270,7 +270,7 @@ def parse_statistical_request(body: Any) -> StatisticalQuery:
             )
         scene_range = TimeRange(f0, f1 - dt.timedelta(microseconds=1))
     reading_end = max([end, *(s.end + dt.timedelta(microseconds=1) for s in spans)])
-    mask = processing.cloudMask or CloudMaskBody.model_validate({})
+    mask = processing.cloudMask or StatCloudMask.model_validate({})
     defaults = CloudMaskSettings()
     request = TimeseriesRequest(
         aoi=aoi,
@@ -313,8 +313,8 @@ def _crs(value: str) -> pyproj.CRS:
         ) from exc
 
 
-def _aoi(bounds: BoundsBody) -> AOI:
-    crs = _crs((bounds.properties or BoundsProperties.model_validate({})).crs)
+def _aoi(bounds: StatBounds) -> AOI:
+    crs = _crs((bounds.properties or StatBoundsProperties.model_validate({})).crs)
     if bounds.bbox is None and bounds.geometry is None:
         raise InvalidInput("input.bounds: give bbox and/or geometry", field="input.bounds")
     clip = None
@@ -341,7 +341,7 @@ def _aoi(bounds: BoundsBody) -> AOI:
     return parse_geometry(mapping(clipped), crs=crs, field="input.bounds.geometry")
 
 
-def _resolution(aggregation: AggregationBody, aoi: AOI) -> float:
+def _resolution(aggregation: StatAggregation, aoi: AOI) -> float:
     """The pixel side in metres from resx/resy (CRS units) or width/height (over the AOI's bounds)."""
     minx, miny, maxx, maxy = aoi.geometry.bounds
     if aggregation.resx is not None or aggregation.resy is not None:
@@ -376,7 +376,7 @@ def _resolution(aggregation: AggregationBody, aoi: AOI) -> float:
     return metres
 
 
-def _calculations(raw: dict[str, CalculationBody]) -> Calculations:
+def _calculations(raw: dict[str, StatCalculation]) -> Calculations:
     out: dict[str, OutputCalculation] = {}
     for output, calculation in raw.items():
         percentiles = {
@@ -392,7 +392,7 @@ def _calculations(raw: dict[str, CalculationBody]) -> Calculations:
     return Calculations(out)
 
 
-def _histogram(hist: HistogramDefinitionBody, key: str) -> tuple[HistogramSpec, float | None]:
+def _histogram(hist: StatHistogramDefinition, key: str) -> tuple[HistogramSpec, float | None]:
     given = [name for name in ("nBins", "binWidth", "bins") if getattr(hist, name) is not None]
     if len(given) != 1:
         raise InvalidInput(

@@ -81,6 +81,7 @@ class StatisticalErrorBody(ResponseModel):
     reason: str
     message: str
     code: str = Field(description="COMMON_BAD_PAYLOAD, RENDERER_EXCEPTION, COMMON_UNAUTHORIZED, ...")
+    errors: dict[str, str] = only_when('The offending key, when known: {"field": "aggregation.evalscript"}.')
 
 
 class StatisticalError(ResponseModel):
