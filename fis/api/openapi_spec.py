@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from fis import __version__
 from fis.api.ogc import openapi_paths as ogc_fis_paths
-from fis.api.statistics import openapi_paths as statistical_paths
 from fis.api.openapi_examples import API, REQUEST_EXAMPLES, response_example
 from fis.api.schemas import (
     Error,
@@ -25,6 +24,7 @@ from fis.api.schemas import (
     SceneFeatureCollection,
     WebConfig,
 )
+from fis.api.statistics import openapi_paths as statistical_paths
 from fis.core.observation import CSV_COLUMNS
 from fis.core.request import TimeseriesBody
 from fis.protocols.native.export import LONG_CSV_COLUMNS
@@ -469,7 +469,9 @@ def build_spec(*, server_url: str, auth_required: bool = False) -> dict[str, Any
             {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
             {"name": "statistical", "description": "Sentinel Hub Statistical API-compatible statistics (evalscripts)."},
         ],
-        "paths": secured({**paths(server_url), **web_paths(), **ogc_fis_paths(), **statistical_paths(), **token_path()}),
+        "paths": secured(
+            {**paths(server_url), **web_paths(), **ogc_fis_paths(), **statistical_paths(), **token_path()}
+        ),
         "security": [{"oauth2": []}] if auth_required else [{}, {"oauth2": []}],
         "components": {
             "securitySchemes": {"oauth2": {
