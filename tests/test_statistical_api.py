@@ -436,3 +436,26 @@ def test_responses_and_errors_validate_against_the_published_schemas(client: Any
     check(ok(post(client, body(nan))), "StatisticalResponse")
     check(strict_json(post(client, body(crs="EPSG:0"))), "StatisticalError")
     check(strict_json(post(client, body(NDVI_CLM.replace("{ndvi:", "{ndvi: (")))), "StatisticalError")
+
+
+def test_with_auth_required_preflights_pass_and_a_missing_token_is_sh_shaped(tmp_path: Path) -> None:
+    from fis.api.app import create_app
+
+    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'f.sqlite'}", auth="required",
+                              cors_origins="*"))
+    try:
+        client = app.test_client()
+        preflight = client.options("/api/v1/statistics", headers={
+            "Origin": "https://notebook.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+        response = client.post("/api/v1/statistics", json=body(), headers={"Origin": "https://notebook.example"})
+        error = error_of(response, 401)
+        assert error["code"] == "COMMON_UNAUTHORIZED" and "/oauth/token" in error["message"]
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.headers["Access-Control-Allow-Origin"] == "*"  # the browser may read the error
+        # other routes keep fis' own error shape and no CORS
+        other = client.post("/api/v1/timeseries", json={}, headers={"Origin": "https://notebook.example"})
+        assert other.status_code == 401 and other.get_json()["error"]["code"] == "unauthorized"
+        assert "Access-Control-Allow-Origin" not in other.headers
+    finally:
+        app.extensions["fis"].close()
