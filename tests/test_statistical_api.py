@@ -459,3 +459,36 @@ def test_with_auth_required_preflights_pass_and_a_missing_token_is_sh_shaped(tmp
         assert "Access-Control-Allow-Origin" not in other.headers
     finally:
         app.extensions["fis"].close()
+
+
+def test_a_bbox_alone_in_utm_and_in_crs84_as_sentinelhub_py_sends_it(client: Any) -> None:
+    import math
+
+    from shapely.geometry import box, shape
+
+    from fis_archive import field_lonlat
+
+    payload = body()
+    payload["input"]["bounds"] = {"bbox": list(FIELD_BOUNDS_UTM), "properties": {"crs": UTM_URL}}
+    days = by_day(ok(post(client, payload)))
+    assert stats(days[DATE_MOSAIC], "ndvi")["sampleCount"] == 400
+    assert stats(days[DATE_MOSAIC], "ndvi")["mean"] == pytest.approx((NDVI_WEST + NDVI_EAST) / 2, abs=F32)
+    # lon/lat bbox (CRS84 and EPSG:4326 are both read lon/lat); resx/resy in degrees -> a 10 m square pixel
+    lonlat = shape(field_lonlat()).bounds
+    lat = (lonlat[1] + lonlat[3]) / 2
+    degrees = 10.0 / (111_320.0 * math.sqrt(math.cos(math.radians(lat))))
+    reference = native_lonlat = None
+    for crs in ("http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/EPSG/0/4326"):
+        payload = body(resx=degrees, resy=degrees)
+        payload["input"]["bounds"] = {"bbox": list(lonlat), "properties": {"crs": crs}}
+        answer = by_day(ok(post(client, payload)))
+        if native_lonlat is None:
+            response = client.post("/api/v1/timeseries", json={
+                "geometry": mapping(box(*lonlat)), "time_range": {"from": "2023-06-01", "to": "2023-06-30"}})
+            native_lonlat = {o["date"]: o for o in response.get_json()["observations"]}
+        for day, entry in answer.items():
+            ndvi = stats(entry, "ndvi")
+            assert ndvi["mean"] == pytest.approx(native_lonlat[day]["ndvi"]["mean"], abs=F32)
+            assert ndvi["sampleCount"] - ndvi["noDataCount"] == native_lonlat[day]["pixels"]["valid"]
+        assert reference is None or answer == reference
+        reference = answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
@@ -328,7 +329,7 @@ def _aoi(bounds: StatBounds) -> AOI:
         clip = box(x0, y0, x1, y1)
     if bounds.geometry is None:
         assert clip is not None
-        return parse_geometry(mapping(clip), crs=crs, field="input.bounds.bbox")
+        return parse_geometry(_geojson(clip), crs=crs, field="input.bounds.bbox")
     aoi = parse_geometry(bounds.geometry, crs=crs, field="input.bounds.geometry")
     if clip is None:
         return aoi
@@ -338,7 +339,13 @@ def _aoi(bounds: StatBounds) -> AOI:
             "input.bounds: the geometry lies outside bbox; send a bbox that overlaps the geometry (or only one)",
             field="input.bounds",
         )
-    return parse_geometry(mapping(clipped), crs=crs, field="input.bounds.geometry")
+    return parse_geometry(_geojson(clipped), crs=crs, field="input.bounds.geometry")
+
+
+def _geojson(geometry: Any) -> dict[str, Any]:
+    """A shapely geometry as a GeoJSON object of lists (what the geometry parser reads)."""
+    out: dict[str, Any] = json.loads(json.dumps(mapping(geometry)))
+    return out
 
 
 def _resolution(aggregation: StatAggregation, aoi: AOI) -> float:
