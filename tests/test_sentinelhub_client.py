@@ -30,7 +30,16 @@ from shapely.geometry import shape
 from conftest import SHARED_DATA
 from fis.core.bands import BANDS
 from fis.demo.synthetic import BandRaster, write_stac_scene
-from fis_archive import DATE_CLEAR, DATE_CLOUDY, DATE_MOSAIC, FIELD_UTM, NDVI_EAST, NDVI_WEST, build_archive
+from fis_archive import (
+    DATE_CLEAR,
+    DATE_CLOUDY,
+    DATE_MOSAIC,
+    FIELD_BOUNDS_UTM,
+    FIELD_UTM,
+    NDVI_EAST,
+    NDVI_WEST,
+    build_archive,
+)
 from test_statistical_api import NDVI_CLM
 
 sentinelhub = pytest.importorskip("sentinelhub")
@@ -156,14 +165,15 @@ def _collection(live: LiveServer) -> Any:
         return sentinelhub.DataCollection.SENTINEL2_L1C.define_from(name, service_url=live.url)
 
 
-def _statistical(live: LiveServer, config: Any, *, geometry: Any, interval: tuple[str, str],
-                 calculations: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def _statistical(live: LiveServer, config: Any, *, geometry: Any = None, bbox: Any = None,
+                 interval: tuple[str, str], calculations: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     request = sentinelhub.SentinelHubStatistical(
         aggregation=sentinelhub.SentinelHubStatistical.aggregation(
             evalscript=NDVI_CLM, time_interval=interval, aggregation_interval="P1D", resolution=(10, 10),
         ),
         input_data=[sentinelhub.SentinelHubStatistical.input_data(_collection(live))],
         geometry=geometry,
+        bbox=bbox,
         calculations=calculations,
         config=config,
     )
@@ -197,6 +207,17 @@ def test_unmodified_client_ndvi_and_clm_equal_fis_native(live: LiveServer, confi
     assert _band(days[DATE_MOSAIC], "ndvi")["stats"]["mean"] == pytest.approx((NDVI_WEST + NDVI_EAST) / 2, abs=F32)
     assert [b["count"] for b in _band(days[DATE_MOSAIC], "ndvi")["histogram"]["bins"]] == [0, 200, 0, 200]
     assert _band(days[DATE_CLOUDY], "clm")["stats"]["mean"] == 1.0
+
+
+def test_unmodified_client_with_a_bbox(live: LiveServer, config: Any) -> None:
+    bbox = sentinelhub.BBox(FIELD_BOUNDS_UTM, crs=sentinelhub.CRS.UTM_33N)
+    data = _statistical(live, config, bbox=bbox, interval=("2023-06-01", "2023-06-30"))
+    native = live.native(FIELD_UTM, {"from": "2023-06-01", "to": "2023-06-30"})
+    for entry in data:
+        day = entry["interval"]["from"][:10]
+        assert _band(entry, "ndvi")["stats"]["mean"] == pytest.approx(native[day]["ndvi"]["mean"], abs=F32)
+        assert _band(entry, "clm")["stats"]["mean"] == pytest.approx(native[day]["cloud_fraction"], abs=F32)
+    assert len(data) == 3
 
 
 def test_the_client_shows_a_refused_request(live: LiveServer, config: Any) -> None:
