@@ -492,3 +492,35 @@ def test_a_bbox_alone_in_utm_and_in_crs84_as_sentinelhub_py_sends_it(client: Any
             assert ndvi["sampleCount"] - ndvi["noDataCount"] == native_lonlat[day]["pixels"]["valid"]
         assert reference is None or answer == reference
         reference = answer
+
+
+def test_l2a_scl_as_an_input_and_clm_from_the_scene_classification(tmp_path: Path) -> None:
+    from fis.api.app import create_app
+    from fis.services.ingest import ingest
+    from fis.store.db import upgrade
+    from test_cloud_sources import TIME_RANGE, whole_scene, write_l2a_scene
+
+    write_l2a_scene(tmp_path / "archive", "S2A_MSIL2A_20230605_T33TWN")
+    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'f.sqlite'}",
+                              evalscript_processes=1))
+    try:
+        upgrade(app.extensions["fis"].db)
+        assert ingest([str(tmp_path / "archive")], app.extensions["fis"].sessions).failed == []
+        client = app.test_client()
+        evalscript = script("function evaluatePixel(s) { return {scl: [s.SCL], clm: [s.CLM], dataMask: [s.dataMask]}; }",
+                            inputs='"SCL", "CLM", "dataMask"', outputs='{id: "scl", bands: 1}, {id: "clm", bands: 1}')
+        l2a = body(evalscript, geometry=whole_scene(), data={"type": "sentinel-2-l2a"})
+        (entry,) = ok(post(client, l2a))["data"]
+        # SCL classes of the 9 rows with data (10 SCL pixels of 20 m each, 4 pixels of 10 m per SCL pixel):
+        # 10 x 8 | 5 x 9 + 5 x 4 | 3 x 10 + 7 x 4 | 4 x 3 + 6 x 4 | 2 x 7 + 8 x 4 | 4 rows x 10 x 4 = 445 over 90
+        assert stats(entry, "scl")["mean"] == pytest.approx(445 / 90, abs=F32)
+        assert stats(entry, "scl")["noDataCount"] == 40
+        native = client.post("/api/v1/timeseries", json={"geometry": whole_scene(), "crs": CRS, "time_range": TIME_RANGE})
+        (obs,) = native.get_json()["observations"]
+        assert stats(entry, "clm")["mean"] == pytest.approx(obs["cloud_fraction"], abs=F32) == pytest.approx(0.2)
+        # the L1C collection has no scenes here (no intervals); SCL there is refused
+        assert ok(post(client, body(geometry=whole_scene())))["data"] == []
+        error = error_of(post(client, body(evalscript, geometry=whole_scene())), 400)
+        assert "SCL" in error["message"] and "sentinel-2-l2a" in error["message"]
+    finally:
+        app.extensions["fis"].close()
