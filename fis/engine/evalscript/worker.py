@@ -64,6 +64,24 @@ def _limit_data(data_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
+class _Script:
+    """One script's V8 context and the view of its input buffer (reused while the size stays)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self._input: memoryview | None = None
+
+    def input_view(self, nbytes: int) -> memoryview:
+        if self._input is None or self._input.nbytes != nbytes:
+            self._input = None
+            self._input = memoryview(self.ctx.eval(f"__fis.inputBuffer({nbytes // 8})"))
+        return self._input
+
+    def close(self) -> None:
+        self._input = None
+        self.ctx.close()
+
+
 class _Runtime:
     """The V8 contexts of this worker, one per script (LRU)."""
 
@@ -73,14 +91,14 @@ class _Runtime:
         self._mr = py_mini_racer
         self.heap_mb = heap_mb
         self._heap = heap_mb * 1024 * 1024
-        self._contexts: OrderedDict[str, Any] = OrderedDict()
+        self._contexts: OrderedDict[str, _Script] = OrderedDict()
 
-    def context(self, script: str) -> Any:
+    def context(self, script: str) -> _Script:
         key = hashlib.sha256(script.encode("utf-8")).hexdigest()
-        ctx = self._contexts.get(key)
-        if ctx is not None:
+        known = self._contexts.get(key)
+        if known is not None:
             self._contexts.move_to_end(key)
-            return ctx
+            return known
         ctx = self._mr.MiniRacer()
         ctx.set_hard_memory_limit(self._heap)
         ctx.eval(PRELUDE)
@@ -89,10 +107,10 @@ class _Runtime:
         except BaseException:
             ctx.close()
             raise
-        self._contexts[key] = ctx
+        self._contexts[key] = _Script(ctx)
         while len(self._contexts) > _CONTEXTS:
             self._contexts.popitem(last=False)[1].close()
-        return ctx
+        return self._contexts[key]
 
     def drop(self, script: str) -> None:
         key = hashlib.sha256(script.encode("utf-8")).hexdigest()
@@ -128,8 +146,8 @@ def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseExc
 def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
     _, script, mode, meta_json, nbytes, timeout_s = message
     try:
-        ctx = runtime.context(script)
-        buffer = ctx.eval(f"__fis.inputBuffer({nbytes // 8})") if nbytes else None
+        compiled = runtime.context(script)
+        buffer = compiled.input_view(nbytes) if nbytes else None
     except BaseException:
         conn.recv_bytes()  # keep the pipe in step
         raise
@@ -137,7 +155,7 @@ def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
         conn.recv_bytes_into(buffer)
     else:
         conn.recv_bytes()
-    result = ctx.eval(f"__fis.{mode}({meta_json})", timeout_sec=timeout_s)
+    result = compiled.ctx.eval(f"__fis.{mode}({meta_json})", timeout_sec=timeout_s)
     view = memoryview(result)
     conn.send(("ok", view.nbytes))
     conn.send_bytes(view)
@@ -154,12 +172,12 @@ def serve(conn: Connection, heap_mb: int, data_mb: int) -> None:
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            return
+            os._exit(0)  # the pool closed the pipe; skip interpreter shutdown (V8's threads)
         script = message[1]
         try:
             if message[0] == "setup":
-                ctx = runtime.context(script)
-                conn.send(("ok", ctx.eval("__fis.describe()", timeout_sec=message[2])))
+                compiled = runtime.context(script)
+                conn.send(("ok", compiled.ctx.eval("__fis.describe()", timeout_sec=message[2])))
             else:
                 _run(conn, runtime, message)
         except BaseException as exc:  # noqa: BLE001 - every failure is answered, then the worker may exit
