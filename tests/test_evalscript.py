@@ -334,7 +334,7 @@ def test_endless_loop_times_out_and_the_pool_keeps_serving(sandbox: EvalscriptSa
     "bomb",
     [
         # V8 heap: caught by the hard heap limit
-        "const keep = []; while (true) { keep.push({a: Math.random(), b: [1, 2, 3]}); }",
+        "const keep = []; while (true) { keep.push(new Array(1000000).fill(Math.random())); }",
         # ArrayBuffers live outside the heap: caught by the worker's data limit
         "const keep = []; while (true) { const b = new ArrayBuffer(32 * 1024 * 1024); new Uint8Array(b).fill(1); keep.push(b); }",
     ],
@@ -391,3 +391,31 @@ def test_a_worker_that_dies_mid_call_is_replaced() -> None:
         assert time.monotonic() - started < 5.0
         result = box.evaluate(NDVI_CLM, box.setup(NDVI_CLM), PIXELS)
     assert result.values["ndvi"][0, 0] == 0.5
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        # at the top level of the script (compiling it runs it)
+        "//VERSION=3\nwhile (true) {}\n" + one_output("return [1];").split("\n", 1)[1],
+        # in a Promise job, which V8 runs after the call would have answered
+        one_output("(async () => { await 0; while (true) {} })();\n  return [1];"),
+    ],
+    ids=["top-level", "promise-job"],
+)
+def test_loops_outside_evaluate_pixel_time_out(sandbox: EvalscriptSandbox, script: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(EvalscriptTimeout):
+        setup = sandbox.setup(script)
+        sandbox.evaluate(script, setup, {"B04": np.zeros(2)}, timeout_s=1.5)
+    assert time.monotonic() - started < TIMEOUT_S + 2.0
+    assert sandbox.evaluate(NDVI_CLM, sandbox.setup(NDVI_CLM), PIXELS).values["ndvi"][0, 0] == 0.5
+
+
+def test_no_timers_or_webassembly(sandbox: EvalscriptSandbox) -> None:
+    script = one_output(
+        'return [typeof setTimeout === "undefined" && typeof WebAssembly === "undefined" && '
+        'typeof FinalizationRegistry === "undefined" && typeof Atomics.waitAsync === "undefined"];'
+    )
+    _, result = run(sandbox, script, {"B04": np.zeros(1)})
+    assert result.values["out"].tolist() == [[1.0]]  # type: ignore[attr-defined]

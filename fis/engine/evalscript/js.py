@@ -1,7 +1,8 @@
 """The JavaScript side of the runtime, evaluated in each script's V8 context before the script.
 
 ``PRELUDE`` defines Sentinel Hub's common helper functions (``index``, ``combine``,
-``valueInterpolate``, ``colorBlend``), a silent ``console`` and ``__fis``, the runner: the worker
+``valueInterpolate``, ``colorBlend``), a silent ``console``, removes what could run code after a call
+has answered (timers, finalizers, WebAssembly), and defines ``__fis``, the runner: the worker
 writes a date's inputs into one ``Float64Array`` (``__fis.inputBuffer``), ``__fis.simple`` /
 ``__fis.orbit`` loop over the pixels calling ``evaluatePixel`` and return one ``Float64Array``
 holding every output (output by output, ``n x bands`` each) whose ``ArrayBuffer`` goes back to
@@ -38,6 +39,14 @@ globalThis.colorBlend = function (value, stops, colors) {
   return colors[colors.length - 1].slice();
 };
 globalThis.console = { log: function () {}, info: function () {}, warn: function () {}, error: function () {} };
+// Nothing may run after a call has answered: no timers (mini-racer installs setTimeout on Atomics.waitAsync),
+// no finalizer callbacks, no WebAssembly (asynchronous compiles). Promise jobs are drained by the worker.
+setTimeout = undefined;
+clearTimeout = undefined;
+__timer_manager = undefined;
+delete Atomics.waitAsync;
+delete globalThis.FinalizationRegistry;
+delete globalThis.WebAssembly;
 
 const __fis = (function () {
   "use strict";

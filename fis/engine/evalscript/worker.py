@@ -24,6 +24,8 @@ import hashlib
 import os
 import re
 import resource
+import signal
+import time
 from collections import OrderedDict
 from multiprocessing.connection import Connection
 from typing import Any
@@ -93,7 +95,7 @@ class _Runtime:
         self._heap = heap_mb * 1024 * 1024
         self._contexts: OrderedDict[str, _Script] = OrderedDict()
 
-    def context(self, script: str) -> _Script:
+    def context(self, script: str, timeout_s: float | None = None) -> _Script:
         key = hashlib.sha256(script.encode("utf-8")).hexdigest()
         known = self._contexts.get(key)
         if known is not None:
@@ -103,7 +105,7 @@ class _Runtime:
         ctx.set_hard_memory_limit(self._heap)
         ctx.eval(PRELUDE)
         try:
-            ctx.eval(script)
+            _eval(ctx, script, timeout_s)
         except BaseException:
             ctx.close()
             raise
@@ -117,6 +119,19 @@ class _Runtime:
         ctx = self._contexts.pop(key, None)
         if ctx is not None:
             ctx.close()
+
+
+def _eval(ctx: Any, code: str, timeout_s: float | None) -> Any:
+    """Evaluate user code, then let its pending Promise jobs finish, all within ``timeout_s``.
+
+    V8 runs Promise jobs after ``eval`` has returned; a no-op ``eval`` waits for them, so that a script
+    cannot leave work running once its call has answered.
+    """
+    started = time.monotonic()
+    result = ctx.eval(code, timeout_sec=timeout_s)
+    left = None if timeout_s is None else max(timeout_s - (time.monotonic() - started), 0.01)
+    ctx.eval("0", timeout_sec=left)
+    return result
 
 
 def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseException) -> bool:
@@ -146,7 +161,7 @@ def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseExc
 def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
     _, script, mode, meta_json, nbytes, timeout_s = message
     try:
-        compiled = runtime.context(script)
+        compiled = runtime.context(script, timeout_s)
         buffer = compiled.input_view(nbytes) if nbytes else None
     except BaseException:
         conn.recv_bytes()  # keep the pipe in step
@@ -155,7 +170,7 @@ def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
         conn.recv_bytes_into(buffer)
     else:
         conn.recv_bytes()
-    result = compiled.ctx.eval(f"__fis.{mode}({meta_json})", timeout_sec=timeout_s)
+    result = _eval(compiled.ctx, f"__fis.{mode}({meta_json})", timeout_s)
     view = memoryview(result)
     conn.send(("ok", view.nbytes))
     conn.send_bytes(view)
@@ -163,6 +178,7 @@ def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
 
 def serve(conn: Connection, heap_mb: int, data_mb: int) -> None:
     """The worker's main loop (the target of the spawned process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the service; the pool stops its workers
     runtime = _Runtime(heap_mb)
     runtime.context("")  # starts V8 (and reserves its address space) before the data limit is set
     runtime.drop("")
@@ -176,8 +192,8 @@ def serve(conn: Connection, heap_mb: int, data_mb: int) -> None:
         script = message[1]
         try:
             if message[0] == "setup":
-                compiled = runtime.context(script)
-                conn.send(("ok", compiled.ctx.eval("__fis.describe()", timeout_sec=message[2])))
+                compiled = runtime.context(script, message[2])
+                conn.send(("ok", _eval(compiled.ctx, "__fis.describe()", message[2])))
             else:
                 _run(conn, runtime, message)
         except BaseException as exc:  # noqa: BLE001 - every failure is answered, then the worker may exit
