@@ -4,13 +4,17 @@ and the sandbox limits (endless loop, heap and ArrayBuffer memory bombs) with th
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fis.core import stats
+from fis.core.bands import BANDS
 from fis.engine.evalscript import (
     EvalscriptError,
     EvalscriptResourceError,
@@ -21,6 +25,14 @@ from fis.engine.evalscript import (
 )
 
 TIMEOUT_S = 3.0
+# the reference scenes in ../shared/data/s2-reference/reference_scenes.npy, in their order
+REFERENCE_ACQUISITIONS = (
+    "2015-08-20T10:07:28",
+    "2015-07-31T10:00:09",
+    "2015-09-09T10:00:17",
+    "2015-08-30T10:05:47",
+    "2015-07-11T10:00:08",
+)
 
 # The seed's recipe: NDVI and CLM per pixel, dataMask masking both.
 NDVI_CLM = """//VERSION=3
@@ -419,3 +431,24 @@ def test_no_timers_or_webassembly(sandbox: EvalscriptSandbox) -> None:
     )
     _, result = run(sandbox, script, {"B04": np.zeros(1)})
     assert result.values["out"].tolist() == [[1.0]]  # type: ignore[attr-defined]
+
+
+@pytest.mark.reference
+def test_real_sentinel2_ndvi_matches_fis_and_sentinel_hub(sandbox: EvalscriptSandbox, shared_data: Path) -> None:
+    """The seed's script on the real reference scenes: exactly fis's own NDVI at float32, and Sentinel Hub's
+    NDVI for the same acquisitions to within 2 float32 units in the last place."""
+    folder = shared_data / "s2-reference"
+    scenes = np.load(folder / "reference_scenes.npy")
+    sh_ndvi = np.load(folder / "sh_ndvi.npy")[..., 0]
+    timestamps = json.loads((folder / "timestamps.json").read_text())
+    setup = sandbox.setup(NDVI_CLM)
+    for k, acquired in enumerate(REFERENCE_ACQUISITIONS):
+        red = scenes[k, ..., BANDS.index("B04")].astype(np.float64).ravel()
+        nir = scenes[k, ..., BANDS.index("B08")].astype(np.float64).ravel()
+        ones = np.ones(red.size)
+        result = sandbox.evaluate(NDVI_CLM, setup, {"B04": red, "B08": nir, "CLM": 0 * ones, "dataMask": ones})
+        ours = result.values["ndvi"][:, 0]
+        assert np.array_equal(ours, stats.ndvi(red, nir).astype(np.float32).astype(np.float64)), acquired
+        theirs = sh_ndvi[timestamps.index(acquired)].astype(np.float64).ravel()
+        assert np.abs(ours - theirs).max() <= 1.2e-7, acquired
+        assert result.valid["ndvi"].all()
