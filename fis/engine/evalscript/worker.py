@@ -8,7 +8,8 @@ from starting; one set afterwards never binds, as ArrayBuffers are placed inside
 A script that passes the limit makes V8 abort the process; the pool sees the pipe close.
 
 Each script gets its own V8 context (isolate) with the hard heap limit, kept in a small LRU by the
-script's SHA-256, so evaluating the dates of one request compiles the script once per worker.
+script's SHA-256, so evaluating the dates of one request compiles the script once per worker. When
+the worker holds more than half of its data headroom, the contexts of other scripts are dropped.
 
 Protocol (pickled tuples over a ``multiprocessing`` pipe), answers ``("ok", ...)`` or
 ``("error", kind, message)`` with kind ``script`` | ``timeout`` | ``memory`` | ``internal``:
@@ -61,9 +62,12 @@ def _data_in_use() -> int:
     return 0
 
 
-def _limit_data(data_mb: int) -> None:
-    limit = _data_in_use() + data_mb * 1024 * 1024
+def _limit_data(data_mb: int) -> int:
+    """Set the data limit; return the level past which cached contexts are dropped (half the headroom)."""
+    base = _data_in_use()
+    limit = base + data_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    return base + data_mb * 1024 * 1024 // 2
 
 
 class _Script:
@@ -94,9 +98,14 @@ class _Runtime:
         self.heap_mb = heap_mb
         self._heap = heap_mb * 1024 * 1024
         self._contexts: OrderedDict[str, _Script] = OrderedDict()
+        self.trim_above: int | None = None
 
     def context(self, script: str, timeout_s: float | None = None) -> _Script:
         key = hashlib.sha256(script.encode("utf-8")).hexdigest()
+        if self.trim_above is not None and len(self._contexts) > 1 and _data_in_use() > self.trim_above:
+            # cached contexts of other scripts hold memory the next calls may need: drop them
+            for other in [k for k in self._contexts if k != key]:
+                self._contexts.pop(other).close()
         known = self._contexts.get(key)
         if known is not None:
             self._contexts.move_to_end(key)
@@ -182,7 +191,7 @@ def serve(conn: Connection, heap_mb: int, data_mb: int) -> None:
     runtime = _Runtime(heap_mb)
     runtime.context("")  # starts V8 (and reserves its address space) before the data limit is set
     runtime.drop("")
-    _limit_data(data_mb)
+    runtime.trim_above = _limit_data(data_mb)
     conn.send(("ready", os.getpid()))
     while True:
         try:
