@@ -229,15 +229,18 @@ function preProcessScenes(collections) {
     assert result.values["n"].tolist() == [[2.0, 4.0], [2.0, 4.0]]
 
 
-def test_script_context_is_compiled_once_per_worker() -> None:
-    # a top-level counter keeps counting across calls: the worker reused the compiled script
+def test_script_context_is_compiled_once_per_worker_and_scope() -> None:
+    # a top-level counter keeps counting across calls of one scope: the worker reused the compiled script;
+    # another scope (another request) gets a fresh context, so no state passes between requests
     script = "//VERSION=3\nvar calls = 0;\n" + one_output("calls++; return [calls];").split("\n", 1)[1]
     with EvalscriptSandbox(processes=1, timeout_s=TIMEOUT_S) as box:
         setup = box.setup(script)
-        first = box.evaluate(script, setup, {"B04": np.zeros(3)})
-        second = box.evaluate(script, setup, {"B04": np.zeros(2)})
+        first = box.evaluate(script, setup, {"B04": np.zeros(3)}, scope="request-1")
+        second = box.evaluate(script, setup, {"B04": np.zeros(2)}, scope="request-1")
+        other = box.evaluate(script, setup, {"B04": np.zeros(2)}, scope="request-2")
     assert first.values["out"][:, 0].tolist() == [1.0, 2.0, 3.0]
     assert second.values["out"][:, 0].tolist() == [4.0, 5.0]
+    assert other.values["out"][:, 0].tolist() == [1.0, 2.0]
 
 
 def test_syntax_error_names_the_line(sandbox: EvalscriptSandbox) -> None:

@@ -219,10 +219,10 @@ class EvalscriptSandbox:
             raise EvalscriptResourceError(text, field="evalscript")
         raise FisError(f"the evalscript worker failed: {text}")
 
-    def setup(self, script: str, *, timeout_s: float | None = None) -> ScriptSetup:
+    def setup(self, script: str, *, timeout_s: float | None = None, scope: str = "") -> ScriptSetup:
         """Run the script's ``setup()`` and check what it declares."""
         limit = timeout_s or self.timeout_s
-        answer, _ = self._call(("setup", _check_script(script), limit), None, limit)
+        answer, _ = self._call(("setup", _check_script(script), limit, scope), None, limit)
         try:
             raw = json.loads(answer[1])
         except (TypeError, ValueError) as exc:
@@ -236,14 +236,16 @@ class EvalscriptSandbox:
         pixels: dict[str, np.ndarray],
         *,
         timeout_s: float | None = None,
+        scope: str = "",
     ) -> EvaluatedPixels:
         """``evaluatePixel(sample)`` for each of n pixels (SIMPLE mosaicking).
 
         ``pixels`` holds one 1-D array of length n per input of ``setup`` (in the units it asked for;
-        ``dataMask`` as 0/1).
+        ``dataMask`` as 0/1). Calls with the same ``scope`` (and script) may reuse the compiled script
+        and so share its globals: pass a request's id so that no state passes between requests.
         """
         stacked, n = _stack([pixels], setup)
-        return self._evaluate(script, setup, "simple", {"n": n}, stacked, n, timeout_s)
+        return self._evaluate(script, setup, "simple", {"n": n}, stacked, n, timeout_s, scope)
 
     def evaluate_orbit(
         self,
@@ -255,6 +257,7 @@ class EvalscriptSandbox:
         time_from: str | None = None,
         time_to: str | None = None,
         timeout_s: float | None = None,
+        scope: str = "",
     ) -> EvaluatedPixels:
         """``evaluatePixel(samples, scenes)`` for each of n pixels (ORBIT mosaicking).
 
@@ -273,7 +276,7 @@ class EvalscriptSandbox:
             "from": time_from or (scenes[0].get("date") if scenes else None),
             "to": time_to or (scenes[-1].get("date") if scenes else None),
         }
-        return self._evaluate(script, setup, "orbit", meta, stacked, n, timeout_s)
+        return self._evaluate(script, setup, "orbit", meta, stacked, n, timeout_s, scope)
 
     def _evaluate(
         self,
@@ -284,6 +287,7 @@ class EvalscriptSandbox:
         stacked: np.ndarray,
         n: int,
         timeout_s: float | None,
+        scope: str,
     ) -> EvaluatedPixels:
         _check_script(script)
         if n == 0:
@@ -291,7 +295,7 @@ class EvalscriptSandbox:
             return EvaluatedPixels(values=empty, valid={o.id: np.zeros(0, dtype=bool) for o in setup.outputs})
         meta = {**meta, "inputs": list(setup.inputs), "outputs": [[o.id, o.bands] for o in setup.outputs]}
         limit = timeout_s or self.timeout_s
-        message = ("run", script, mode, json.dumps(meta), stacked.nbytes, limit)
+        message = ("run", script, mode, json.dumps(meta), stacked.nbytes, limit, scope)
         _, data = self._call(message, stacked, limit)
         flat = np.frombuffer(data or b"", dtype=np.float64)
         expected = sum(o.bands for o in setup.outputs) * n

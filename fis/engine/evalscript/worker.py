@@ -8,15 +8,18 @@ from starting; one set afterwards never binds, as ArrayBuffers are placed inside
 A script that passes the limit makes V8 abort the process; the pool sees the pipe close.
 
 Each script gets its own V8 context (isolate) with the hard heap limit, kept in a small LRU by the
-script's SHA-256, so evaluating the dates of one request compiles the script once per worker. When
-the worker holds more than half of its data headroom, the contexts of other scripts are dropped.
+SHA-256 of the caller's scope and the script, so evaluating the dates of one request compiles the
+script once per worker. When the worker holds more than half of its data headroom, the contexts of
+other scripts are dropped.
 
 Protocol (pickled tuples over a ``multiprocessing`` pipe), answers ``("ok", ...)`` or
 ``("error", kind, message)`` with kind ``script`` | ``timeout`` | ``memory`` | ``internal``:
 
-- ``("setup", script, timeout_s)`` -> ``("ok", json_text)``: what ``setup()`` returned, as JSON;
-- ``("run", script, mode, meta_json, nbytes, timeout_s)`` followed by ``nbytes`` of float64 inputs ->
-  ``("ok", nbytes)`` followed by the float64 outputs; ``mode`` is ``simple`` or ``orbit``.
+- ``("setup", script, timeout_s, scope)`` -> ``("ok", json_text)``: what ``setup()`` returned, as JSON;
+- ``("run", script, mode, meta_json, nbytes, timeout_s, scope)`` followed by ``nbytes`` of float64
+  inputs -> ``("ok", nbytes)`` followed by the float64 outputs; ``mode`` is ``simple`` or ``orbit``.
+
+A context is kept per (scope, script): calls with the same scope share the script's globals.
 """
 
 from __future__ import annotations
@@ -100,8 +103,8 @@ class _Runtime:
         self._contexts: OrderedDict[str, _Script] = OrderedDict()
         self.trim_above: int | None = None
 
-    def context(self, script: str, timeout_s: float | None = None) -> _Script:
-        key = hashlib.sha256(script.encode("utf-8")).hexdigest()
+    def context(self, script: str, timeout_s: float | None = None, scope: str = "") -> _Script:
+        key = hashlib.sha256(f"{scope}\0{script}".encode()).hexdigest()
         if self.trim_above is not None and len(self._contexts) > 1 and _data_in_use() > self.trim_above:
             # cached contexts of other scripts hold memory the next calls may need: drop them
             for other in [k for k in self._contexts if k != key]:
@@ -123,8 +126,8 @@ class _Runtime:
             self._contexts.popitem(last=False)[1].close()
         return self._contexts[key]
 
-    def drop(self, script: str) -> None:
-        key = hashlib.sha256(script.encode("utf-8")).hexdigest()
+    def drop(self, script: str, scope: str = "") -> None:
+        key = hashlib.sha256(f"{scope}\0{script}".encode()).hexdigest()
         ctx = self._contexts.pop(key, None)
         if ctx is not None:
             ctx.close()
@@ -168,9 +171,9 @@ def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseExc
 
 
 def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
-    _, script, mode, meta_json, nbytes, timeout_s = message
+    _, script, mode, meta_json, nbytes, timeout_s, scope = message
     try:
-        compiled = runtime.context(script, timeout_s)
+        compiled = runtime.context(script, timeout_s, scope)
         buffer = compiled.input_view(nbytes) if nbytes else None
     except BaseException:
         conn.recv_bytes()  # keep the pipe in step
@@ -201,7 +204,7 @@ def serve(conn: Connection, heap_mb: int, data_mb: int) -> None:
         script = message[1]
         try:
             if message[0] == "setup":
-                compiled = runtime.context(script, message[2])
+                compiled = runtime.context(script, message[2], message[3])
                 conn.send(("ok", _eval(compiled.ctx, "__fis.describe()", message[2])))
             else:
                 _run(conn, runtime, message)
