@@ -352,8 +352,11 @@ def test_endless_loop_times_out_and_the_pool_keeps_serving(sandbox: EvalscriptSa
         "const keep = []; while (true) { keep.push(new Array(1000000).fill(Math.random())); }",
         # ArrayBuffers live outside the heap: caught by the worker's data limit
         "const keep = []; while (true) { const b = new ArrayBuffer(32 * 1024 * 1024); new Uint8Array(b).fill(1); keep.push(b); }",
+        # the ArrayBuffer failure caught, then the heap cannot grow: V8 aborts the worker
+        "const keep = []; try { while (true) { keep.push(new ArrayBuffer(32 << 20)); } } catch (e) {}\n"
+        "  while (true) { keep.push(new Array(100000).fill(1.5)); }",
     ],
-    ids=["heap", "arraybuffer"],
+    ids=["heap", "arraybuffer", "arraybuffer-then-heap"],
 )
 def test_memory_bombs_fail_and_the_pool_keeps_serving(sandbox: EvalscriptSandbox, bomb: str) -> None:
     script = one_output(bomb + "\n  return [1];")
