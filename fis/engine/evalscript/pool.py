@@ -15,6 +15,7 @@ import multiprocessing
 import queue
 import threading
 import time
+import weakref
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
@@ -125,6 +126,8 @@ class EvalscriptSandbox:
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
+        # stops the workers if the sandbox is dropped without close()
+        self._finalizer = weakref.finalize(self, _stop_all, self._workers)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,30 +137,33 @@ class EvalscriptSandbox:
                 raise FisError("the evalscript sandbox is closed")
             if self._started:
                 return
-            for _ in range(self.processes):
-                self._add_worker()
             self._started = True
+            self._top_up()
 
-    def _add_worker(self) -> None:
-        worker = _Worker(self._ctx, self.heap_mb, self.address_space_mb)
-        self._workers.add(worker)
-        self._idle.put(worker)
+    def _top_up(self) -> None:
+        """Start workers up to ``processes`` (under the lock); an error only when none runs at all."""
+        while len(self._workers) < self.processes:
+            try:
+                worker = _Worker(self._ctx, self.heap_mb, self.address_space_mb)
+            except OSError as exc:
+                if not self._workers:
+                    raise EvalscriptResourceError(f"cannot start an evalscript worker: {exc}") from exc
+                return
+            self._workers.add(worker)
+            self._idle.put(worker)
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         with self._lock:
             self._workers.discard(worker)
             if not self._closed:
-                self._add_worker()
+                self._top_up()
 
     def close(self) -> None:
         """Stop every worker; calls after this fail."""
         with self._lock:
             self._closed = True
-            workers = list(self._workers)
-            self._workers.clear()
-        for worker in workers:
-            worker.kill()
+        self._finalizer()
 
     def __enter__(self) -> EvalscriptSandbox:
         return self
@@ -176,7 +182,9 @@ class EvalscriptSandbox:
             try:
                 return self._idle.get(timeout=0.5)
             except queue.Empty:
-                continue
+                with self._lock:
+                    if not self._closed:
+                        self._top_up()  # workers that could not be replaced earlier
 
     def _call(self, message: tuple[Any, ...], payload: np.ndarray | None, timeout_s: float) -> tuple[Any, bytes | None]:
         worker = self._acquire()
@@ -308,6 +316,12 @@ class EvalscriptSandbox:
             values[output.id] = apply_sample_type(block, output.sample_type)
             offset += n * output.bands
         return EvaluatedPixels(values=values, valid=validity_masks(setup, values, n))
+
+
+def _stop_all(workers: set[_Worker]) -> None:
+    for worker in list(workers):
+        worker.kill()
+    workers.clear()
 
 
 def _scene(raw: dict[str, Any]) -> dict[str, Any]:
