@@ -430,6 +430,16 @@ def test_loops_outside_evaluate_pixel_time_out(sandbox: EvalscriptSandbox, scrip
     assert sandbox.evaluate(NDVI_CLM, sandbox.setup(NDVI_CLM), PIXELS).values["ndvi"][0, 0] == 0.5
 
 
+def test_top_level_loop_with_a_large_payload_times_out(sandbox: EvalscriptSandbox) -> None:
+    # 8 MB of inputs is more than a pipe holds: the worker reads them before running the script's top level
+    looping = "//VERSION=3\nwhile (true) {}\n" + one_output("return [1];").split("\n", 1)[1]
+    setup = sandbox.setup(one_output("return [1];"))
+    started = time.monotonic()
+    with pytest.raises(EvalscriptTimeout):
+        sandbox.evaluate(looping, setup, {"B04": np.zeros(1_000_000)}, timeout_s=1.5)
+    assert time.monotonic() - started < TIMEOUT_S + 2.0
+
+
 def test_no_timers_or_webassembly(sandbox: EvalscriptSandbox) -> None:
     script = one_output(
         'return [typeof setTimeout === "undefined" && typeof WebAssembly === "undefined" && '

@@ -73,6 +73,10 @@ def _limit_data(data_mb: int) -> int:
     return base + data_mb * 1024 * 1024 // 2
 
 
+def _key(script: str, scope: str) -> str:
+    return hashlib.sha256(f"{scope}\0{script}".encode()).hexdigest()
+
+
 class _Script:
     """One script's V8 context and the view of its input buffer (reused while the size stays)."""
 
@@ -103,8 +107,12 @@ class _Runtime:
         self._contexts: OrderedDict[str, _Script] = OrderedDict()
         self.trim_above: int | None = None
 
+    def cached(self, script: str, scope: str = "") -> _Script | None:
+        """The script's context if this worker has compiled it for ``scope``."""
+        return self._contexts.get(_key(script, scope))
+
     def context(self, script: str, timeout_s: float | None = None, scope: str = "") -> _Script:
-        key = hashlib.sha256(f"{scope}\0{script}".encode()).hexdigest()
+        key = _key(script, scope)
         if self.trim_above is not None and len(self._contexts) > 1 and _data_in_use() > self.trim_above:
             # cached contexts of other scripts hold memory the next calls may need: drop them
             for other in [k for k in self._contexts if k != key]:
@@ -127,8 +135,7 @@ class _Runtime:
         return self._contexts[key]
 
     def drop(self, script: str, scope: str = "") -> None:
-        key = hashlib.sha256(f"{scope}\0{script}".encode()).hexdigest()
-        ctx = self._contexts.pop(key, None)
+        ctx = self._contexts.pop(_key(script, scope), None)
         if ctx is not None:
             ctx.close()
 
@@ -172,16 +179,15 @@ def _answer_error(conn: Connection, runtime: _Runtime, script: str, exc: BaseExc
 
 def _run(conn: Connection, runtime: _Runtime, message: tuple[Any, ...]) -> None:
     _, script, mode, meta_json, nbytes, timeout_s, scope = message
-    try:
-        compiled = runtime.context(script, timeout_s, scope)
-        buffer = compiled.input_view(nbytes) if nbytes else None
-    except BaseException:
-        conn.recv_bytes()  # keep the pipe in step
-        raise
-    if buffer is not None:
-        conn.recv_bytes_into(buffer)
+    compiled = runtime.cached(script, scope)
+    if compiled is not None and nbytes:
+        conn.recv_bytes_into(compiled.input_view(nbytes))
     else:
-        conn.recv_bytes()
+        # read the inputs before the script's top level runs: the pool is writing them and must not wait
+        data = conn.recv_bytes()
+        compiled = runtime.context(script, timeout_s, scope)
+        if nbytes:
+            compiled.input_view(nbytes)[:] = data
     result = _eval(compiled.ctx, f"__fis.{mode}({meta_json})", timeout_s)
     view = memoryview(result)
     conn.send(("ok", view.nbytes))
