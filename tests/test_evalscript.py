@@ -468,3 +468,14 @@ def test_real_sentinel2_ndvi_matches_fis_and_sentinel_hub(sandbox: EvalscriptSan
         theirs = sh_ndvi[timestamps.index(acquired)].astype(np.float64).ravel()
         assert np.abs(ours - theirs).max() <= 1.2e-7, acquired
         assert result.valid["ndvi"].all()
+
+
+def test_a_worker_that_died_while_idle_is_replaced_without_failing_the_call() -> None:
+    with EvalscriptSandbox(processes=1, timeout_s=TIMEOUT_S) as box:
+        setup = box.setup(NDVI_CLM)
+        (worker,) = box._workers
+        worker.process.kill()
+        worker.process.join(5)
+        result = box.evaluate(NDVI_CLM, setup, PIXELS)
+        assert box._workers and worker not in box._workers
+    assert result.values["ndvi"][0, 0] == 0.5

@@ -78,14 +78,17 @@ class _Worker:
             raise EvalscriptResourceError(f"the evalscript worker failed to start: {answer!r}")
         self.ready = True
 
-    def call(self, message: tuple[Any, ...], payload: np.ndarray | None, wait_s: float) -> tuple[Any, bytes | None]:
-        """Send ``message`` (and ``payload`` as raw bytes), return the answer and its raw bytes if any.
-
-        Raises TimeoutError when no answer comes within ``wait_s``; EOFError/OSError when the worker died.
-        """
+    def send(self, message: tuple[Any, ...], payload: np.ndarray | None) -> None:
+        """Send ``message`` and ``payload`` (as raw bytes; EOFError/OSError when the worker died)."""
         self.conn.send(message)
         if payload is not None:
             self.conn.send_bytes(payload.tobytes() if not payload.flags.c_contiguous else payload.data.cast("B"))
+
+    def answer(self, message: tuple[Any, ...], wait_s: float) -> tuple[Any, bytes | None]:
+        """The answer to ``message`` and its raw bytes if any.
+
+        Raises TimeoutError when no answer comes within ``wait_s``; EOFError/OSError when the worker died.
+        """
         answer = self._recv(wait_s)
         data = self.conn.recv_bytes() if answer[0] == "ok" and message[0] == "run" else None
         return answer, data
@@ -186,16 +189,27 @@ class EvalscriptSandbox:
                     if not self._closed:
                         self._top_up()  # workers that could not be replaced earlier
 
+    def _sent(self, message: tuple[Any, ...], payload: np.ndarray | None) -> _Worker:
+        """A ready worker that has been sent the call; a worker found dead first is replaced and one more tried
+        (it died before this call's script could run: the worker reads all inputs before running a script)."""
+        for attempt in (1, 2):
+            worker = self._acquire()
+            try:
+                worker.wait_ready()
+                worker.send(message, payload)
+            except (EvalscriptResourceError, EOFError, OSError):
+                self._replace(worker)
+                if attempt == 2:
+                    raise EvalscriptResourceError("the evalscript workers fail to start or to take calls") from None
+                continue
+            return worker
+        raise AssertionError("unreachable")
+
     def _call(self, message: tuple[Any, ...], payload: np.ndarray | None, timeout_s: float) -> tuple[Any, bytes | None]:
-        worker = self._acquire()
-        try:
-            worker.wait_ready()
-        except EvalscriptResourceError:
-            self._replace(worker)
-            raise
+        worker = self._sent(message, payload)
         started = time.monotonic()
         try:
-            answer, data = worker.call(message, payload, timeout_s + KILL_GRACE_S)
+            answer, data = worker.answer(message, timeout_s + KILL_GRACE_S)
         except TimeoutError:
             self._replace(worker)
             raise EvalscriptTimeout(
