@@ -5,7 +5,8 @@ After V8 starts, the worker caps its private writable memory (``RLIMIT_DATA``) a
 plus ``data_mb``: ArrayBuffers live outside V8's heap limit, and ``RLIMIT_AS`` cannot be used because
 V8 reserves about 1.4 TB of address space for its sandbox at start-up (a limit below that stops V8
 from starting; one set afterwards never binds, as ArrayBuffers are placed inside that reservation).
-A script that passes the limit makes V8 abort the process; the pool sees the pipe close.
+A script that passes the limit gets a failed ArrayBuffer allocation (answered as a memory error, then
+the worker exits) or makes V8 abort the process; the pool sees the pipe close either way.
 
 Each script gets its own V8 context (isolate) with the hard heap limit, kept in a small LRU by the
 SHA-256 of the caller's scope and the script, so evaluating the dates of one request compiles the
@@ -19,7 +20,9 @@ Protocol (pickled tuples over a ``multiprocessing`` pipe), answers ``("ok", ...)
 - ``("run", script, mode, meta_json, nbytes, timeout_s, scope)`` followed by ``nbytes`` of float64
   inputs -> ``("ok", nbytes)`` followed by the float64 outputs; ``mode`` is ``simple`` or ``orbit``.
 
-A context is kept per (scope, script): calls with the same scope share the script's globals.
+A context is kept per (scope, script): calls with the same scope share the script's globals. A call
+for a script not compiled yet reads its inputs before the script's top level runs, so the pool is
+never left blocked writing them.
 """
 
 from __future__ import annotations
