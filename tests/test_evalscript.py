@@ -4,13 +4,17 @@ and the sandbox limits (endless loop, heap and ArrayBuffer memory bombs) with th
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fis.core import stats
+from fis.core.bands import BANDS
 from fis.engine.evalscript import (
     EvalscriptError,
     EvalscriptResourceError,
@@ -21,6 +25,14 @@ from fis.engine.evalscript import (
 )
 
 TIMEOUT_S = 3.0
+# the reference scenes in ../shared/data/s2-reference/reference_scenes.npy, in their order
+REFERENCE_ACQUISITIONS = (
+    "2015-08-20T10:07:28",
+    "2015-07-31T10:00:09",
+    "2015-09-09T10:00:17",
+    "2015-08-30T10:05:47",
+    "2015-07-11T10:00:08",
+)
 
 # The seed's recipe: NDVI and CLM per pixel, dataMask masking both.
 NDVI_CLM = """//VERSION=3
@@ -217,15 +229,18 @@ function preProcessScenes(collections) {
     assert result.values["n"].tolist() == [[2.0, 4.0], [2.0, 4.0]]
 
 
-def test_script_context_is_compiled_once_per_worker() -> None:
-    # a top-level counter keeps counting across calls: the worker reused the compiled script
+def test_script_context_is_compiled_once_per_worker_and_scope() -> None:
+    # a top-level counter keeps counting across calls of one scope: the worker reused the compiled script;
+    # another scope (another request) gets a fresh context, so no state passes between requests
     script = "//VERSION=3\nvar calls = 0;\n" + one_output("calls++; return [calls];").split("\n", 1)[1]
     with EvalscriptSandbox(processes=1, timeout_s=TIMEOUT_S) as box:
         setup = box.setup(script)
-        first = box.evaluate(script, setup, {"B04": np.zeros(3)})
-        second = box.evaluate(script, setup, {"B04": np.zeros(2)})
+        first = box.evaluate(script, setup, {"B04": np.zeros(3)}, scope="request-1")
+        second = box.evaluate(script, setup, {"B04": np.zeros(2)}, scope="request-1")
+        other = box.evaluate(script, setup, {"B04": np.zeros(2)}, scope="request-2")
     assert first.values["out"][:, 0].tolist() == [1.0, 2.0, 3.0]
     assert second.values["out"][:, 0].tolist() == [4.0, 5.0]
+    assert other.values["out"][:, 0].tolist() == [1.0, 2.0]
 
 
 def test_syntax_error_names_the_line(sandbox: EvalscriptSandbox) -> None:
@@ -334,11 +349,14 @@ def test_endless_loop_times_out_and_the_pool_keeps_serving(sandbox: EvalscriptSa
     "bomb",
     [
         # V8 heap: caught by the hard heap limit
-        "const keep = []; while (true) { keep.push({a: Math.random(), b: [1, 2, 3]}); }",
+        "const keep = []; while (true) { keep.push(new Array(1000000).fill(Math.random())); }",
         # ArrayBuffers live outside the heap: caught by the worker's data limit
         "const keep = []; while (true) { const b = new ArrayBuffer(32 * 1024 * 1024); new Uint8Array(b).fill(1); keep.push(b); }",
+        # the ArrayBuffer failure caught, then the heap cannot grow: V8 aborts the worker
+        "const keep = []; try { while (true) { keep.push(new ArrayBuffer(32 << 20)); } } catch (e) {}\n"
+        "  while (true) { keep.push(new Array(100000).fill(1.5)); }",
     ],
-    ids=["heap", "arraybuffer"],
+    ids=["heap", "arraybuffer", "arraybuffer-then-heap"],
 )
 def test_memory_bombs_fail_and_the_pool_keeps_serving(sandbox: EvalscriptSandbox, bomb: str) -> None:
     script = one_output(bomb + "\n  return [1];")
@@ -390,4 +408,74 @@ def test_a_worker_that_dies_mid_call_is_replaced() -> None:
             box.evaluate(looping, setup, {"B04": np.zeros(2)})
         assert time.monotonic() - started < 5.0
         result = box.evaluate(NDVI_CLM, box.setup(NDVI_CLM), PIXELS)
+    assert result.values["ndvi"][0, 0] == 0.5
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        # at the top level of the script (compiling it runs it)
+        "//VERSION=3\nwhile (true) {}\n" + one_output("return [1];").split("\n", 1)[1],
+        # in a Promise job, which V8 runs after the call would have answered
+        one_output("(async () => { await 0; while (true) {} })();\n  return [1];"),
+    ],
+    ids=["top-level", "promise-job"],
+)
+def test_loops_outside_evaluate_pixel_time_out(sandbox: EvalscriptSandbox, script: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(EvalscriptTimeout):
+        setup = sandbox.setup(script)
+        sandbox.evaluate(script, setup, {"B04": np.zeros(2)}, timeout_s=1.5)
+    assert time.monotonic() - started < TIMEOUT_S + 2.0
+    assert sandbox.evaluate(NDVI_CLM, sandbox.setup(NDVI_CLM), PIXELS).values["ndvi"][0, 0] == 0.5
+
+
+def test_top_level_loop_with_a_large_payload_times_out(sandbox: EvalscriptSandbox) -> None:
+    # 8 MB of inputs is more than a pipe holds: the worker reads them before running the script's top level
+    looping = "//VERSION=3\nwhile (true) {}\n" + one_output("return [1];").split("\n", 1)[1]
+    setup = sandbox.setup(one_output("return [1];"))
+    started = time.monotonic()
+    with pytest.raises(EvalscriptTimeout):
+        sandbox.evaluate(looping, setup, {"B04": np.zeros(1_000_000)}, timeout_s=1.5)
+    assert time.monotonic() - started < TIMEOUT_S + 2.0
+
+
+def test_no_timers_or_webassembly(sandbox: EvalscriptSandbox) -> None:
+    script = one_output(
+        'return [typeof setTimeout === "undefined" && typeof WebAssembly === "undefined" && '
+        'typeof FinalizationRegistry === "undefined" && typeof Atomics.waitAsync === "undefined"];'
+    )
+    _, result = run(sandbox, script, {"B04": np.zeros(1)})
+    assert result.values["out"].tolist() == [[1.0]]  # type: ignore[attr-defined]
+
+
+@pytest.mark.reference
+def test_real_sentinel2_ndvi_matches_fis_and_sentinel_hub(sandbox: EvalscriptSandbox, shared_data: Path) -> None:
+    """The seed's script on the real reference scenes: exactly fis's own NDVI at float32, and Sentinel Hub's
+    NDVI for the same acquisitions to within 2 float32 units in the last place."""
+    folder = shared_data / "s2-reference"
+    scenes = np.load(folder / "reference_scenes.npy")
+    sh_ndvi = np.load(folder / "sh_ndvi.npy")[..., 0]
+    timestamps = json.loads((folder / "timestamps.json").read_text())
+    setup = sandbox.setup(NDVI_CLM)
+    for k, acquired in enumerate(REFERENCE_ACQUISITIONS):
+        red = scenes[k, ..., BANDS.index("B04")].astype(np.float64).ravel()
+        nir = scenes[k, ..., BANDS.index("B08")].astype(np.float64).ravel()
+        ones = np.ones(red.size)
+        result = sandbox.evaluate(NDVI_CLM, setup, {"B04": red, "B08": nir, "CLM": 0 * ones, "dataMask": ones})
+        ours = result.values["ndvi"][:, 0]
+        assert np.array_equal(ours, stats.ndvi(red, nir).astype(np.float32).astype(np.float64)), acquired
+        theirs = sh_ndvi[timestamps.index(acquired)].astype(np.float64).ravel()
+        assert np.abs(ours - theirs).max() <= 1.2e-7, acquired
+        assert result.valid["ndvi"].all()
+
+
+def test_a_worker_that_died_while_idle_is_replaced_without_failing_the_call() -> None:
+    with EvalscriptSandbox(processes=1, timeout_s=TIMEOUT_S) as box:
+        setup = box.setup(NDVI_CLM)
+        (worker,) = box._workers
+        worker.process.kill()
+        worker.process.join(5)
+        result = box.evaluate(NDVI_CLM, setup, PIXELS)
+        assert box._workers and worker not in box._workers
     assert result.values["ndvi"][0, 0] == 0.5

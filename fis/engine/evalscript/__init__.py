@@ -4,11 +4,15 @@ The public interface::
 
     sandbox = EvalscriptSandbox(processes=2, timeout_s=60.0, heap_mb=256, address_space_mb=1024)
     setup = sandbox.setup(script)                          # ScriptSetup: inputs, units, outputs, mosaicking
-    result = sandbox.evaluate(script, setup, pixels)       # SIMPLE: pixels = {band: 1-D float64 array (n,)}
-    result = sandbox.evaluate_orbit(script, setup, samples, scenes)   # ORBIT: one dict per acquisition
+    result = sandbox.evaluate(script, setup, pixels, scope=request_id)   # SIMPLE: {band: (n,) float64}
+    result = sandbox.evaluate_orbit(script, setup, samples, scenes)     # ORBIT: one dict per acquisition
     result.values["ndvi"]   # (n, bands) float64 after sampleType rounding/clamping
     result.valid["ndvi"]    # (n,) bool: the pixels that count under the dataMask output rule
     sandbox.close()
+
+Each call takes ``timeout_s=`` (default: the sandbox's) and ``scope=`` (calls of one scope share the
+compiled script and its globals; default one shared scope). ``setup.output(id).names`` are the band
+names (``B0``, ``B1``, ... when ``bands`` is a number).
 
 ``spec`` holds the checked setup and the sampleType / dataMask rules (no V8), ``pool`` the process
 pool, ``worker`` the code that runs in each worker, ``js`` the JavaScript runner and helpers. Errors:

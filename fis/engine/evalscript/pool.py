@@ -15,6 +15,7 @@ import multiprocessing
 import queue
 import threading
 import time
+import weakref
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import TracebackType
@@ -77,14 +78,17 @@ class _Worker:
             raise EvalscriptResourceError(f"the evalscript worker failed to start: {answer!r}")
         self.ready = True
 
-    def call(self, message: tuple[Any, ...], payload: np.ndarray | None, wait_s: float) -> tuple[Any, bytes | None]:
-        """Send ``message`` (and ``payload`` as raw bytes), return the answer and its raw bytes if any.
-
-        Raises TimeoutError when no answer comes within ``wait_s``; EOFError/OSError when the worker died.
-        """
+    def send(self, message: tuple[Any, ...], payload: np.ndarray | None) -> None:
+        """Send ``message`` and ``payload`` (as raw bytes; EOFError/OSError when the worker died)."""
         self.conn.send(message)
         if payload is not None:
             self.conn.send_bytes(payload.tobytes() if not payload.flags.c_contiguous else payload.data.cast("B"))
+
+    def answer(self, message: tuple[Any, ...], wait_s: float) -> tuple[Any, bytes | None]:
+        """The answer to ``message`` and its raw bytes if any.
+
+        Raises TimeoutError when no answer comes within ``wait_s``; EOFError/OSError when the worker died.
+        """
         answer = self._recv(wait_s)
         data = self.conn.recv_bytes() if answer[0] == "ok" and message[0] == "run" else None
         return answer, data
@@ -125,6 +129,8 @@ class EvalscriptSandbox:
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
+        # stops the workers if the sandbox is dropped without close()
+        self._finalizer = weakref.finalize(self, _stop_all, self._workers)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,30 +140,33 @@ class EvalscriptSandbox:
                 raise FisError("the evalscript sandbox is closed")
             if self._started:
                 return
-            for _ in range(self.processes):
-                self._add_worker()
             self._started = True
+            self._top_up()
 
-    def _add_worker(self) -> None:
-        worker = _Worker(self._ctx, self.heap_mb, self.address_space_mb)
-        self._workers.add(worker)
-        self._idle.put(worker)
+    def _top_up(self) -> None:
+        """Start workers up to ``processes`` (under the lock); an error only when none runs at all."""
+        while len(self._workers) < self.processes:
+            try:
+                worker = _Worker(self._ctx, self.heap_mb, self.address_space_mb)
+            except OSError as exc:
+                if not self._workers:
+                    raise EvalscriptResourceError(f"cannot start an evalscript worker: {exc}") from exc
+                return
+            self._workers.add(worker)
+            self._idle.put(worker)
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         with self._lock:
             self._workers.discard(worker)
             if not self._closed:
-                self._add_worker()
+                self._top_up()
 
     def close(self) -> None:
         """Stop every worker; calls after this fail."""
         with self._lock:
             self._closed = True
-            workers = list(self._workers)
-            self._workers.clear()
-        for worker in workers:
-            worker.kill()
+        self._finalizer()
 
     def __enter__(self) -> EvalscriptSandbox:
         return self
@@ -176,18 +185,31 @@ class EvalscriptSandbox:
             try:
                 return self._idle.get(timeout=0.5)
             except queue.Empty:
+                with self._lock:
+                    if not self._closed:
+                        self._top_up()  # workers that could not be replaced earlier
+
+    def _sent(self, message: tuple[Any, ...], payload: np.ndarray | None) -> _Worker:
+        """A ready worker that has been sent the call; a worker found dead first is replaced and one more tried
+        (it died before this call's script could run: the worker reads all inputs before running a script)."""
+        for attempt in (1, 2):
+            worker = self._acquire()
+            try:
+                worker.wait_ready()
+                worker.send(message, payload)
+            except (EvalscriptResourceError, EOFError, OSError):
+                self._replace(worker)
+                if attempt == 2:
+                    raise EvalscriptResourceError("the evalscript workers fail to start or to take calls") from None
                 continue
+            return worker
+        raise AssertionError("unreachable")
 
     def _call(self, message: tuple[Any, ...], payload: np.ndarray | None, timeout_s: float) -> tuple[Any, bytes | None]:
-        worker = self._acquire()
-        try:
-            worker.wait_ready()
-        except EvalscriptResourceError:
-            self._replace(worker)
-            raise
+        worker = self._sent(message, payload)
         started = time.monotonic()
         try:
-            answer, data = worker.call(message, payload, timeout_s + KILL_GRACE_S)
+            answer, data = worker.answer(message, timeout_s + KILL_GRACE_S)
         except TimeoutError:
             self._replace(worker)
             raise EvalscriptTimeout(
@@ -219,10 +241,10 @@ class EvalscriptSandbox:
             raise EvalscriptResourceError(text, field="evalscript")
         raise FisError(f"the evalscript worker failed: {text}")
 
-    def setup(self, script: str, *, timeout_s: float | None = None) -> ScriptSetup:
+    def setup(self, script: str, *, timeout_s: float | None = None, scope: str = "") -> ScriptSetup:
         """Run the script's ``setup()`` and check what it declares."""
         limit = timeout_s or self.timeout_s
-        answer, _ = self._call(("setup", _check_script(script), limit), None, limit)
+        answer, _ = self._call(("setup", _check_script(script), limit, scope), None, limit)
         try:
             raw = json.loads(answer[1])
         except (TypeError, ValueError) as exc:
@@ -236,14 +258,16 @@ class EvalscriptSandbox:
         pixels: dict[str, np.ndarray],
         *,
         timeout_s: float | None = None,
+        scope: str = "",
     ) -> EvaluatedPixels:
         """``evaluatePixel(sample)`` for each of n pixels (SIMPLE mosaicking).
 
         ``pixels`` holds one 1-D array of length n per input of ``setup`` (in the units it asked for;
-        ``dataMask`` as 0/1).
+        ``dataMask`` as 0/1). Calls with the same ``scope`` (and script) may reuse the compiled script
+        and so share its globals: pass a request's id so that no state passes between requests.
         """
         stacked, n = _stack([pixels], setup)
-        return self._evaluate(script, setup, "simple", {"n": n}, stacked, n, timeout_s)
+        return self._evaluate(script, setup, "simple", {"n": n}, stacked, n, timeout_s, scope)
 
     def evaluate_orbit(
         self,
@@ -255,6 +279,7 @@ class EvalscriptSandbox:
         time_from: str | None = None,
         time_to: str | None = None,
         timeout_s: float | None = None,
+        scope: str = "",
     ) -> EvaluatedPixels:
         """``evaluatePixel(samples, scenes)`` for each of n pixels (ORBIT mosaicking).
 
@@ -273,7 +298,7 @@ class EvalscriptSandbox:
             "from": time_from or (scenes[0].get("date") if scenes else None),
             "to": time_to or (scenes[-1].get("date") if scenes else None),
         }
-        return self._evaluate(script, setup, "orbit", meta, stacked, n, timeout_s)
+        return self._evaluate(script, setup, "orbit", meta, stacked, n, timeout_s, scope)
 
     def _evaluate(
         self,
@@ -284,6 +309,7 @@ class EvalscriptSandbox:
         stacked: np.ndarray,
         n: int,
         timeout_s: float | None,
+        scope: str,
     ) -> EvaluatedPixels:
         _check_script(script)
         if n == 0:
@@ -291,7 +317,7 @@ class EvalscriptSandbox:
             return EvaluatedPixels(values=empty, valid={o.id: np.zeros(0, dtype=bool) for o in setup.outputs})
         meta = {**meta, "inputs": list(setup.inputs), "outputs": [[o.id, o.bands] for o in setup.outputs]}
         limit = timeout_s or self.timeout_s
-        message = ("run", script, mode, json.dumps(meta), stacked.nbytes, limit)
+        message = ("run", script, mode, json.dumps(meta), stacked.nbytes, limit, scope)
         _, data = self._call(message, stacked, limit)
         flat = np.frombuffer(data or b"", dtype=np.float64)
         expected = sum(o.bands for o in setup.outputs) * n
@@ -304,6 +330,12 @@ class EvalscriptSandbox:
             values[output.id] = apply_sample_type(block, output.sample_type)
             offset += n * output.bands
         return EvaluatedPixels(values=values, valid=validity_masks(setup, values, n))
+
+
+def _stop_all(workers: set[_Worker]) -> None:
+    for worker in list(workers):
+        worker.kill()
+    workers.clear()
 
 
 def _scene(raw: dict[str, Any]) -> dict[str, Any]:
