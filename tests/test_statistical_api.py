@@ -524,3 +524,11 @@ def test_l2a_scl_as_an_input_and_clm_from_the_scene_classification(tmp_path: Pat
         assert "SCL" in error["message"] and "sentinel-2-l2a" in error["message"]
     finally:
         app.extensions["fis"].close()
+
+
+def test_script_globals_do_not_pass_between_requests(client: Any) -> None:
+    counter = script("var calls = 0;\nfunction evaluatePixel(s) { calls += 1; return {out: [calls], dataMask: [1]}; }")
+    one_day = body(counter, end="2023-06-02T00:00:00Z")
+    first = ok(post(client, one_day))
+    second = ok(post(client, one_day))
+    assert stats(first["data"][0], "out")["mean"] == stats(second["data"][0], "out")["mean"] == (1 + 400) / 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -67,12 +68,13 @@ def statistics() -> ResponseReturnValue:
     query = parse_statistical_request(json_body(request))
     svc = services()
     sandbox = svc.sandbox
-    setup = sandbox.setup(query.evalscript)
+    scope = uuid.uuid4().hex  # no script state passes between requests
+    setup = sandbox.setup(query.evalscript, scope=scope)
     check_setup(query, setup)
     with svc.sessions() as session:
         scenes = find_scenes(session, query.request.aoi.geometry_4326, query.request.time_range)
     body = run_statistical(
-        query, setup, sandbox, svc.engine, scenes, timeout_s=float(svc.settings.evalscript_timeout_s)
+        query, setup, sandbox, svc.engine, scenes, timeout_s=float(svc.settings.evalscript_timeout_s), scope=scope
     )
     return current_app.response_class(json.dumps(body, allow_nan=False), mimetype="application/json")
 

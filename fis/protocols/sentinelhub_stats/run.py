@@ -126,8 +126,12 @@ def run_statistical(
     scenes: Sequence[SceneRecord],
     *,
     timeout_s: float,
+    scope: str = "",
 ) -> dict[str, Any]:
-    """The response body ``{"data": [...], "status": ...}`` of ``query`` over ``scenes``."""
+    """The response body ``{"data": [...], "status": ...}`` of ``query`` over ``scenes``.
+
+    ``scope`` (the request's id) keeps the script's globals from passing between requests.
+    """
     deadline = time.monotonic() + timeout_s
     request = engine_request(query, setup)
     selected = select_scenes(query, scenes)
@@ -145,7 +149,9 @@ def run_statistical(
             entry["error"] = _error(EXECUTION_ERROR, "; ".join(e.message for e in errors))
         else:
             try:
-                evaluated = _evaluate(query, setup, sandbox, interval, dates, max(0.001, deadline - time.monotonic()))
+                evaluated = _evaluate(
+                    query, setup, sandbox, interval, dates, max(0.001, deadline - time.monotonic()), scope
+                )
                 entry["outputs"] = _outputs(query, setup, evaluated, grid_size)
             except EvalscriptTimeout as exc:
                 timed_out = True
@@ -200,7 +206,7 @@ def _ordered(dates: list[_Date], order: str) -> list[_Date]:
 
 def _evaluate(
     query: StatisticalQuery, setup: ScriptSetup, sandbox: EvalscriptSandbox, interval: Interval, dates: list[_Date],
-    timeout_s: float,
+    timeout_s: float, scope: str,
 ) -> EvaluatedPixels:
     bounds = interval_dict(interval)
     ordered = _ordered(dates, query.mosaicking_order)
@@ -212,10 +218,10 @@ def _evaluate(
         ]
         return sandbox.evaluate_orbit(
             query.evalscript, setup, samples, scenes,
-            time_from=bounds["from"], time_to=bounds["to"], timeout_s=timeout_s,
+            time_from=bounds["from"], time_to=bounds["to"], timeout_s=timeout_s, scope=scope,
         )
     pixels = mosaic(samples, [data_mask(d.pixels) for d in ordered])
-    return sandbox.evaluate(query.evalscript, setup, pixels, timeout_s=timeout_s)
+    return sandbox.evaluate(query.evalscript, setup, pixels, timeout_s=timeout_s, scope=scope)
 
 
 def _outputs(
