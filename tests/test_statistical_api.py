@@ -255,19 +255,39 @@ def test_orbit_mosaicking_gives_every_acquisition(client: Any) -> None:
     assert stats(entry, "out")["mean"] == pytest.approx((360 * 2 + 40 * 1) / 400)
 
 
-def test_max_cloud_coverage_drops_scenes_above_it(client: Any) -> None:
-    from fis.store.orm import Scene
+def test_max_cloud_coverage_and_least_cc_use_the_scenes_cloud_cover(tmp_path: Path, archive: Path) -> None:
+    from fis.api.app import create_app
+    from fis.services.ingest import ingest
+    from fis.store.db import upgrade
+    from fis_archive import SCENE_CLEAR, SCENE_CLOUDY, SCENE_EAST, SCENE_WEST, copy_archive
 
-    svc = client.application.extensions["fis"]
-    with svc.sessions() as session:
-        covers = {s.id: (s.properties or {}).get("eo:cloud_cover") for s in session.query(Scene)}
-    data = {"type": "sentinel-2-l1c", "dataFilter": {"maxCloudCoverage": 50}}
-    days = list(by_day(ok(post(client, body(data=data)))))
-    expected = [d for d, ids in ((DATE_CLEAR, ["S2A_MSIL1C_20230601_T33TWN"]),
-                                 (DATE_MOSAIC, ["S2B_MSIL1C_20230611_T33TWN", "S2B_MSIL1C_20230611_T33TXN"]),
-                                 (DATE_CLOUDY, ["S2A_MSIL1C_20230621_T33TWN"]))
-                if any(covers.get(i) is None or covers[i] <= 50 for i in ids)]
-    assert days == expected
+    root = copy_archive(archive, tmp_path / "archive")
+    covers = {SCENE_CLEAR: 30.0, SCENE_WEST: 10.0, SCENE_EAST: 20.0, SCENE_CLOUDY: 95.0}
+    for item_path in root.glob("*/*.json"):
+        item = json.loads(item_path.read_text())
+        item["properties"]["eo:cloud_cover"] = covers[item["id"]]
+        item_path.write_text(json.dumps(item))
+    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'f.sqlite'}",
+                              evalscript_processes=1))
+    try:
+        upgrade(app.extensions["fis"].db)
+        assert ingest([str(root)], app.extensions["fis"].sessions).failed == []
+        client = app.test_client()
+        # maxCloudCoverage 25: 2023-06-01 (30) and 2023-06-21 (95) are not read; 2023-06-11 keeps both tiles
+        filtered = {"type": "sentinel-2-l1c", "dataFilter": {"maxCloudCoverage": 25}}
+        days = by_day(ok(post(client, body(data=filtered))))
+        assert list(days) == [DATE_MOSAIC]
+        # maxCloudCoverage 15: the east tile (20) of 2023-06-11 is not read either: its pixels are no data
+        filtered["dataFilter"]["maxCloudCoverage"] = 15
+        ndvi = stats(by_day(ok(post(client, body(data=filtered))))[DATE_MOSAIC], "ndvi")
+        assert ndvi["mean"] == pytest.approx(NDVI_WEST, abs=F32) and ndvi["noDataCount"] == 200
+        # one 30-day interval: mostRecent takes the cloudy 2023-06-21 (NDVI 0), leastCC the 2023-06-11 mosaic
+        for order, expected in (("mostRecent", 0.0), ("leastCC", (NDVI_WEST + NDVI_EAST) / 2)):
+            data = {"type": "sentinel-2-l1c", "dataFilter": {"mosaickingOrder": order}}
+            (entry,) = ok(post(client, body(of="P30D", data=data)))["data"]
+            assert stats(entry, "ndvi")["mean"] == pytest.approx(expected, abs=F32), order
+    finally:
+        app.extensions["fis"].close()
 
 
 def test_dn_units_are_reflectance_times_10000(client: Any) -> None:
