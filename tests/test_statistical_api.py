@@ -552,3 +552,17 @@ def test_script_globals_do_not_pass_between_requests(client: Any) -> None:
     first = ok(post(client, one_day))
     second = ok(post(client, one_day))
     assert stats(first["data"][0], "out")["mean"] == stats(second["data"][0], "out")["mean"] == (1 + 400) / 2
+
+
+def test_width_and_height_and_a_bin_width_over_the_data_range(client: Any) -> None:
+    calculations = {"ndvi": {"histograms": {"B0": {"binWidth": 0.05}}}}
+    payload = body(calculations=calculations, width=20, height=20)  # 200 m / 20 = 10 m
+    del payload["aggregation"]["resx"], payload["aggregation"]["resy"]
+    days = by_day(ok(post(client, payload)))
+    assert stats(days[DATE_MOSAIC], "ndvi")["sampleCount"] == 400
+    mosaic = days[DATE_MOSAIC]["outputs"]["ndvi"]["bands"]["B0"]["histogram"]["bins"]
+    assert [b["count"] for b in mosaic] == [200, 200]  # min .. min + 0.05 | .. max
+    assert mosaic[0]["lowEdge"] == pytest.approx(NDVI_EAST, abs=F32) and mosaic[-1]["highEdge"] == pytest.approx(NDVI_WEST, abs=F32)
+    single = days[DATE_CLEAR]["outputs"]["ndvi"]["bands"]["B0"]["histogram"]["bins"]
+    assert [b["count"] for b in single] == [360]
+    assert single[0]["highEdge"] - single[0]["lowEdge"] == pytest.approx(0.05)
