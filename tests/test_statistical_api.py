@@ -566,3 +566,20 @@ def test_width_and_height_and_a_bin_width_over_the_data_range(client: Any) -> No
     single = days[DATE_CLEAR]["outputs"]["ndvi"]["bands"]["B0"]["histogram"]["bins"]
     assert [b["count"] for b in single] == [360]
     assert single[0]["highEdge"] - single[0]["lowEdge"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("values", [[-1.7e308, 1.7e308], [], [1.0], [float("nan"), float("inf"), 2.0]])
+def test_band_statistics_are_always_valid_json(values: list[float]) -> None:
+    import numpy as np
+
+    from fis.core.stats import HistogramSpec
+    from fis.protocols.sentinelhub_stats.body import BandCalculation, Percentiles
+    from fis.protocols.sentinelhub_stats.calculations import band_result
+
+    calculation = BandCalculation(percentiles=Percentiles((5.0, 50.0), "linear"), histogram=HistogramSpec(bins=3))
+    result = band_result(np.asarray(values, dtype=np.float64), 10, calculation)
+    json.dumps(result, allow_nan=False)
+    finite = [v for v in values if np.isfinite(v)]
+    assert result["stats"]["noDataCount"] == 10 - len(finite)
+    if finite == [2.0]:
+        assert result["stats"]["mean"] == 2.0 and result["histogram"]["bins"][1]["count"] == 1

@@ -27,6 +27,11 @@ def band_result(values: np.ndarray, sample_count: int, calculation: BandCalculat
     """``{"stats": {...}, "histogram": {...}}`` (histogram only when asked for) of one band's valid values."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float64 limits give "NaN", not warnings
+        return _band_result(v, sample_count, calculation)
+
+
+def _band_result(v: np.ndarray, sample_count: int, calculation: BandCalculation) -> dict[str, Any]:
     summary = summarise(v, ("min", "max", "mean", "std"))
     stats: dict[str, Any] = {
         "min": _number(summary["min"]),
@@ -70,7 +75,7 @@ def histogram_result(values: np.ndarray, calculation: BandCalculation) -> dict[s
     counted = histogram(values, spec)
     if counted is None:
         edges = spec.edges_for(values)
-        if edges is None:
+        if edges is None or not np.all(np.isfinite(edges)):  # no values, or a range too wide for float64
             return {"bins": [], "overflow": 0, "underflow": 0}
         counted = {
             "bins": [{"low": float(a), "high": float(b), "count": 0} for a, b in itertools.pairwise(edges)],
