@@ -256,3 +256,28 @@ def test_unmodified_client_on_real_sentinel2_data(live: LiveServer, config: Any)
         assert ndvi["mean"] == pytest.approx(float(sh_ndvi[k].astype(np.float64).mean()), abs=F32)  # SH's own NDVI
         assert clm["mean"] == pytest.approx(native[day]["cloud_fraction"], abs=F32)
         assert clm["mean"] == pytest.approx(float(sh_clm[k].mean()), abs=0.05)  # SH's CLM (160 m): a tolerance
+
+
+def test_the_readme_snippet_runs_as_written(live: LiveServer, tmp_path: Path) -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Sentinel Hub clients"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    snippet = (code.group(1)
+               .replace('"http://127.0.0.1:8080"', repr(live.url))
+               .replace('"fis-..."', repr(live.client_id))
+               .replace('sh_client_secret="..."', f"sh_client_secret={live.client_secret!r}"))
+    (tmp_path / "snippet.py").write_text(snippet)
+    env = {k: v for k, v in os.environ.items() if k != "OAUTHLIB_INSECURE_TRANSPORT"}  # the snippet sets it
+    done = subprocess.run([sys.executable, str(tmp_path / "snippet.py")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    native = live.native(FIELD_UTM, {"from": "2023-06-01", "to": "2023-06-30"})
+    assert [line.split()[0] for line in lines] == [DATE_CLEAR, DATE_MOSAIC, DATE_CLOUDY]
+    for line in lines:
+        day, ndvi, cloud_fraction = line.split()
+        assert float(ndvi) == pytest.approx(native[day]["ndvi"]["mean"], abs=F32)
+        assert float(cloud_fraction) == pytest.approx(native[day]["cloud_fraction"], abs=F32)
