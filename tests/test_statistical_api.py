@@ -583,3 +583,20 @@ def test_band_statistics_are_always_valid_json(values: list[float]) -> None:
     assert result["stats"]["noDataCount"] == 10 - len(finite)
     if finite == [2.0]:
         assert result["stats"]["mean"] == 2.0 and result["histogram"]["bins"][1]["count"] == 1
+
+
+def test_clp_equals_the_fis_endpoints_clp_layer(client: Any) -> None:
+    evalscript = script("function evaluatePixel(s) { return {clp: [s.CLP], dataMask: [s.dataMask]}; }",
+                        inputs='"CLP", "dataMask"', outputs='{id: "clp", bands: 1}')
+    days = by_day(ok(post(client, body(evalscript))))
+    x0, y0, x1, y1 = FIELD_BOUNDS_UTM
+    wkt = f"POLYGON(({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"
+    fis = client.get("/ogc/fis", query_string={"LAYER": "CLP", "CRS": "EPSG:32633", "TIME": "2023-06-01/2023-06-30",
+                                               "GEOMETRY": wkt, "RESOLUTION": "10m"}).get_json()
+    reference = {entry["date"]: entry["basicStats"] for entry in fis["C0"]}
+    assert set(reference) == set(days)
+    for day, entry in days.items():
+        clp = stats(entry, "clp")
+        assert clp["mean"] == pytest.approx(reference[day]["mean"], abs=1e-4)
+        assert clp["min"] == reference[day]["min"] and clp["max"] == reference[day]["max"]
+    assert stats(days[DATE_CLOUDY], "clp")["min"] > 0.4 * 255  # the cloudy date is cloudy by s2cloudless
