@@ -600,3 +600,31 @@ def test_clp_equals_the_fis_endpoints_clp_layer(client: Any) -> None:
         assert clp["mean"] == pytest.approx(reference[day]["mean"], abs=1e-4)
         assert clp["min"] == reference[day]["min"] and clp["max"] == reference[day]["max"]
     assert stats(days[DATE_CLOUDY], "clp")["min"] > 0.4 * 255  # the cloudy date is cloudy by s2cloudless
+
+
+def test_clm_from_precomputed_layers_and_the_cloud_mask_settings(tmp_path: Path, archive: Path) -> None:
+    from fis.api.app import create_app
+    from fis.engine.cloudlayers import CloudLayerSettings
+    from fis.store.db import upgrade
+
+    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'f.sqlite'}",
+                              evalscript_processes=1))
+    try:
+        upgrade(app.extensions["fis"].db)
+        ingest_into(app, archive)
+        svc = app.extensions["fis"]
+        svc.compute_cloud_layers(CloudLayerSettings(model="s2cloudless-v0.1"))
+        client = app.test_client()
+        reference = native(client)
+        assert {o["cloud_source"] for o in reference.values()} == {"precomputed"}
+        days = by_day(ok(post(client, body())))
+        for day, entry in days.items():
+            assert stats(entry, "clm")["mean"] == pytest.approx(reference[day]["cloud_fraction"], abs=F32)
+        # fis' extension: another mask recipe (no layer matches it: computed on the fly), as the native keys say
+        payload = body(data={"type": "sentinel-2-l1c", "processing": {"cloudMask": {"threshold": 0.95}}})
+        strict = native(client, cloud_threshold=0.95)
+        assert {o["cloud_source"] for o in strict.values()} == {"s2cloudless"}
+        for day, entry in by_day(ok(post(client, payload))).items():
+            assert stats(entry, "clm")["mean"] == pytest.approx(strict[day]["cloud_fraction"], abs=F32)
+    finally:
+        app.extensions["fis"].close()
