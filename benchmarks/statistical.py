@@ -4,18 +4,18 @@
     python benchmarks/statistical.py --hectares 10 --runs 3
 
 Both paths run in this process on the cached benchmark archive (``common.ensure_archive``) and the same
-warm engine and evalscript sandbox of :class:`fis.services.runtime.Services` (as ``fis serve`` has them): the native side is ``Engine.compute`` of a
-request with ``outputs=["ndvi", "cloud_fraction"]`` (NDVI statistics and the CLM share, no band means, no
-cloud model); the Statistical side is what ``POST /api/v1/statistics`` runs: the request parsed, the seed's
-NDVI + CLM evalscript evaluated per P1D interval in the sandbox's worker process, and the statistics of both
-outputs. Runs alternate between the two; the table gives the median seconds and the ratio, and every run's NDVI
-means are compared across the two paths (float32 precision) and the differences reported.
+warm engine and evalscript sandbox of :class:`fis.services.runtime.Services` (as ``fis serve`` has them).
+The native side is ``Engine.compute`` of a request with ``outputs=["ndvi", "cloud_fraction"]`` (NDVI
+statistics and the CLM share, no band means, no cloud model). The Statistical side is what
+``POST /api/v1/statistics`` runs: the request parsed, the seed's NDVI + CLM evalscript evaluated per P1D
+interval in the sandbox's worker process, and the statistics of both outputs. Runs alternate between the
+two; the table gives the median seconds and the ratio, and every run's NDVI means are compared across the
+two paths (float32 precision) and the differences reported.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import statistics
@@ -23,11 +23,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import CRS, RESULTS_DIR, YEAR, archive_size_for, benchmark_polygon, ensure_archive, load_scenes  # noqa: E402
+from common import CRS, RESULTS_DIR, YEAR, archive_size_for, benchmark_polygon, ensure_archive, load_scenes
 
 
 def main() -> None:
@@ -39,11 +38,11 @@ def main() -> None:
     from shapely.geometry import mapping
 
     from fis.api.statistics import EXAMPLE_EVALSCRIPT
-    from fis.core.request import parse_timeseries_request
     from fis.config import Settings
-    from fis.services.runtime import Services
-    from fis.protocols.sentinelhub_stats.body import parse_statistical_request
+    from fis.core.request import parse_timeseries_request
     from fis.protocols.sentinelhub_stats.run import check_setup, run_statistical
+    from fis.protocols.sentinelhub_stats.translate import parse_statistical_request
+    from fis.services.runtime import Services
 
     archive = ensure_archive(archive_size_for(args.hectares))
     polygon = benchmark_polygon(archive, args.hectares)

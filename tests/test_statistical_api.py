@@ -573,8 +573,8 @@ def test_band_statistics_are_always_valid_json(values: list[float]) -> None:
     import numpy as np
 
     from fis.core.stats import HistogramSpec
-    from fis.protocols.sentinelhub_stats.body import BandCalculation, Percentiles
     from fis.protocols.sentinelhub_stats.calculations import band_result
+    from fis.protocols.sentinelhub_stats.query import BandCalculation, Percentiles
 
     calculation = BandCalculation(percentiles=Percentiles((5.0, 50.0), "linear"), histogram=HistogramSpec(bins=3))
     result = band_result(np.asarray(values, dtype=np.float64), 10, calculation)

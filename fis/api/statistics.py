@@ -23,8 +23,8 @@ from fis.api.body import json_body
 from fis.api.context import services
 from fis.engine.evalscript import EvalscriptError
 from fis.errors import FisError
-from fis.protocols.sentinelhub_stats.body import parse_statistical_request
 from fis.protocols.sentinelhub_stats.run import check_setup, run_statistical
+from fis.protocols.sentinelhub_stats.translate import parse_statistical_request
 from fis.store.queries import find_scenes
 
 log = logging.getLogger(__name__)

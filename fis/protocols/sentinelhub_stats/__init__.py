@@ -10,8 +10,9 @@ their requests here unchanged; the answer has the Statistical API's shape::
 
 One module per concern:
 
-* :mod:`.body`: the request body (pydantic models) and its translation into the one request model
-  (:class:`fis.core.request.TimeseriesRequest`) plus what only this protocol has (:class:`StatisticalQuery`);
+* :mod:`.body`: the request body (pydantic models);
+* :mod:`.translate`: a body into the one request model (:class:`fis.core.request.TimeseriesRequest`) plus what
+  only this protocol has (:mod:`.query`: :class:`~.query.StatisticalQuery`, the calculations);
 * :mod:`.intervals`: the aggregation intervals (``aggregationInterval.of``, ``lastIntervalBehavior``);
 * :mod:`.inputs`: a date's pixels as evalscript inputs (bands, ``CLM``, ``CLP``, ``SCL``, ``dataMask``) and
   the SIMPLE mosaic of an interval;

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 
 from fis.core.stats import histogram, percentiles, summarise
-from fis.protocols.sentinelhub_stats.body import BandCalculation, Percentiles
+from fis.protocols.sentinelhub_stats.query import BandCalculation, Percentiles
 
 #: What Sentinel Hub puts in a statistic without values.
 NAN: Final = "NaN"

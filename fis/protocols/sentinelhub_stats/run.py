@@ -37,10 +37,10 @@ from fis.engine.evalscript import (
 )
 from fis.engine.reductions import DatePixels
 from fis.errors import InvalidInput
-from fis.protocols.sentinelhub_stats.body import StatisticalQuery
 from fis.protocols.sentinelhub_stats.calculations import band_result
 from fis.protocols.sentinelhub_stats.inputs import CLOUD_INPUTS, INPUTS, SCL, data_mask, mosaic, script_inputs
 from fis.protocols.sentinelhub_stats.intervals import interval_dict
+from fis.protocols.sentinelhub_stats.query import StatisticalQuery
 
 #: Error types of a failed interval (the client retries EXECUTION_ERROR and TIMEOUT).
 BAD_REQUEST: Final = "BAD_REQUEST"
