@@ -22,6 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,9 +73,10 @@ def main() -> None:
 
         def statistical() -> dict[str, float]:
             query = parse_statistical_request(body)
-            setup = sandbox.setup(query.evalscript)
+            scope = uuid.uuid4().hex  # as the API: a fresh script scope per request
+            setup = sandbox.setup(query.evalscript, scope=scope)
             check_setup(query, setup)
-            answer = run_statistical(query, setup, sandbox, engine, scenes, timeout_s=60.0)
+            answer = run_statistical(query, setup, sandbox, engine, scenes, timeout_s=60.0, scope=scope)
             assert answer["status"] == "OK", answer["status"]
             return {e["interval"]["from"][:10]: e["outputs"]["ndvi"]["bands"]["B0"]["stats"]["mean"]
                     for e in answer["data"] if e["outputs"]["ndvi"]["bands"]["B0"]["stats"]["mean"] != "NaN"}
