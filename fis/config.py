@@ -67,6 +67,17 @@ class Settings:
     page_size: int = 50
     #: Base URL used for links in output made outside an HTTP request (``fis stats``).
     public_url: str = "http://127.0.0.1:8080"
+    #: Seconds the evalscripts of one ``POST /api/v1/statistics`` request may run in total.
+    evalscript_timeout_s: int = 60
+    #: Worker processes running evalscripts (each with its own V8; requests beyond them wait).
+    evalscript_processes: int = 2
+    #: V8 heap limit of an evalscript worker in MB.
+    evalscript_heap_mb: int = 256
+    #: Address-space limit of an evalscript worker in MB (ArrayBuffers live outside the V8 heap).
+    evalscript_address_space_mb: int = 4096
+    #: Origins allowed to call ``/api/v1/statistics`` and ``/oauth/token`` from a browser (CORS), comma-separated;
+    #: ``*`` allows any; empty allows none.
+    cors_origins: str = ""
     #: Base map of the web page: an XYZ tile URL template (``https://tiles.example.org/{z}/{x}/{y}.png``); empty = none.
     basemap_url: str = ""
     #: Attribution shown under the base map (required by most tile providers).

@@ -9,6 +9,7 @@ from flask import Flask
 
 from fis.api.auth import register_auth
 from fis.api.context import EXTENSION_KEY
+from fis.api.cors import register_cors
 from fis.api.errors import register_error_handlers
 from fis.api.guards import register_guards
 from fis.api.health import blueprint as health
@@ -17,13 +18,14 @@ from fis.api.ogc import blueprint as ogc_fis
 from fis.api.openapi import blueprint as openapi
 from fis.api.ratelimit import register_rate_limit
 from fis.api.scenes import blueprint as scenes
+from fis.api.statistics import blueprint as statistics
 from fis.api.timeseries import blueprint as timeseries
 from fis.api.web import basemap_origin
 from fis.api.web import blueprint as web
 from fis.config import Settings
 from fis.services.runtime import Services
 
-BLUEPRINTS = (health, openapi, scenes, timeseries, ogc_fis, web)
+BLUEPRINTS = (health, openapi, scenes, timeseries, statistics, ogc_fis, web)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     register_guards(app)
     register_auth(app, settings)
     register_rate_limit(app, settings)
+    register_cors(app)  # preflights are answered before the guards and the token check
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_error_handlers(app)

@@ -62,6 +62,8 @@ def _authenticate() -> None:
     path = request.path
     if services().settings.auth != "required" or path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return
+    if request.method == "OPTIONS":
+        return  # CORS preflights carry no credentials; OPTIONS answers hold no data
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

@@ -24,12 +24,15 @@ from fis.api.schemas import (
     SceneFeatureCollection,
     WebConfig,
 )
+from fis.api.statistics import openapi_paths as statistical_paths
 from fis.core.observation import CSV_COLUMNS
 from fis.core.request import TimeseriesBody
 from fis.protocols.native.export import LONG_CSV_COLUMNS
 from fis.protocols.native.query import PlotQuery, ScenesQuery, SeriesListQuery, SeriesQuery
 from fis.protocols.native.schemas import RenameBody, SeriesFeature, TimeseriesList, TimeseriesResponse
 from fis.protocols.sentinelhub_fis.schemas import FisResponse
+from fis.protocols.sentinelhub_stats.body import StatisticalRequestBody
+from fis.protocols.sentinelhub_stats.schemas import StatisticalError, StatisticalResponse
 
 Schema = dict[str, Any]
 
@@ -37,6 +40,7 @@ Schema = dict[str, Any]
 MODELS: tuple[type[BaseModel], ...] = (
     TimeseriesBody, RenameBody, TimeseriesResponse, SeriesFeature, TimeseriesList, SceneFeatureCollection,
     SceneFeature, Health, Error, FisResponse, WebConfig, FieldGeometryBody, ParsedField,
+    StatisticalRequestBody, StatisticalResponse, StatisticalError,
 )
 
 # ------------------------------------------------------------------------------- generated parts
@@ -482,8 +486,11 @@ def build_spec(*, server_url: str, auth_required: bool = False) -> dict[str, Any
             {"name": "web", "description": "Helpers of the web page at /: its settings and reading a field file."},
             {"name": "auth", "description": "Access tokens (FIS_AUTH=required)."},
             {"name": "fis", "description": "Sentinel Hub FIS-compatible statistics (errors as OGC exception reports)."},
+            {"name": "statistical", "description": "Sentinel Hub Statistical API-compatible statistics (evalscripts)."},
         ],
-        "paths": secured({**paths(server_url), **web_paths(), **ogc_fis_paths(), **token_path()}),
+        "paths": secured(
+            {**paths(server_url), **web_paths(), **ogc_fis_paths(), **statistical_paths(), **token_path()}
+        ),
         "security": [{"oauth2": []}] if auth_required else [{}, {"oauth2": []}],
         "components": {
             "securitySchemes": {"oauth2": {

@@ -44,4 +44,7 @@ def serve(host: str, port: int, threads: int, connection_limit: int, channel_tim
         app, host=host, port=port, threads=threads, max_body_bytes=settings.max_body_bytes,
         connection_limit=connection_limit, channel_timeout=channel_timeout, grace=shutdown_grace,
     )
-    server.run()
+    try:
+        server.run()
+    finally:
+        app.extensions["fis"].close()  # the evalscript workers and the database pool

@@ -55,6 +55,7 @@ def needs_of(request: TimeseriesRequest, model_bands: tuple[str, ...]) -> Needs:
         bands.update(model_bands)
     for index in request.indices:
         bands.update(index.bands)
+    bands.update(request.extra_bands)
     return Needs(bands=frozenset(bands), mask=mask)
 
 
@@ -140,13 +141,17 @@ class DateReader:
                 values[band] = mosaics[0][inside]
             if on_model_grid:
                 full[band] = mosaics[-1]
+        if needs.bands is not None and SCL in needs.bands and all(SCL in s.assets for s in group):
+            values[SCL] = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]  # as a value band
         if layers is not None:
             if model_grid is not None:
                 layers.patch(*self._cloud_mask(mask, model_grid, full))
             cloudy = layers.mask[rows, cols]
             probability = layers.probability[rows, cols] if layers.probability is not None else None
         elif source == "scl":
-            scl = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]
+            scl = values.get(SCL)
+            if scl is None:
+                scl = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
             shadow = scl == SCL_SHADOW_CLASS
         elif source == "s2cloudless":

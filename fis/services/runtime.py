@@ -18,6 +18,7 @@ from fis.engine.cloudlayers import CloudLayerSettings, LayerReport
 from fis.engine.clouds import load_model
 from fis.engine.engine import Engine, Progress
 from fis.engine.phases import Observer
+from fis.engine.evalscript import EvalscriptSandbox
 from fis.engine.raster import DatasetCache
 from fis.engine.remote import RemotePolicy
 from fis.services.precompute import precompute_cloud_layers
@@ -37,6 +38,7 @@ class Services:
     #: receives the engine's seconds per phase (the API's ``/metrics``); set before the engine is first used
     phase_observer: Observer | None = None
     _engine: Engine | None = field(default=None, repr=False)
+    _sandbox: EvalscriptSandbox | None = field(default=None, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
     @classmethod
@@ -66,6 +68,19 @@ class Services:
                     on_phase=self.phase_observer,
                 )
             return self._engine
+
+    @property
+    def sandbox(self) -> EvalscriptSandbox:
+        """The evalscript worker pool (started on first use; ``FIS_EVALSCRIPT_*`` settings)."""
+        with self._lock:
+            if self._sandbox is None:
+                self._sandbox = EvalscriptSandbox(
+                    processes=max(1, self.settings.evalscript_processes),
+                    timeout_s=float(self.settings.evalscript_timeout_s),
+                    heap_mb=self.settings.evalscript_heap_mb,
+                    address_space_mb=self.settings.evalscript_address_space_mb,
+                )
+            return self._sandbox
 
     def run_timeseries(
         self, request: TimeseriesRequest, *, progress: Progress | None = None, owner: str | None = None,
@@ -97,6 +112,11 @@ class Services:
         )
 
     def close(self) -> None:
+        """Stop the evalscript workers and release the database connections."""
+        with self._lock:
+            sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
         self.db.dispose()
 
 

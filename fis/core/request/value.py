@@ -73,6 +73,9 @@ class TimeseriesRequest:
     name: str | None = None
     #: the GeoJSON Feature's ``properties`` (kept, not interpreted)
     properties: dict[str, Any] | None = None
+    #: bands read on the grid besides those the outputs need (a protocol's script inputs; ``SCL`` for L2A);
+    #: not part of the stored parameters
+    extra_bands: frozenset[str] = frozenset()
 
     @property
     def statistics(self) -> StatisticsOptions:
