@@ -261,12 +261,12 @@ def note_attempt(session: Session, job_id: str, seqs: Sequence[int]) -> None:
 def finish_job(session: Session, job_id: str, runner: str) -> BatchJob:
     """Every feature is DONE or FAILED: the job is DONE, PARTIAL (some failed) or FAILED (all failed)."""
     job = get_job(session, job_id)
-    counts = dict(
-        session.execute(
+    counts: dict[str, int] = {
+        status: int(n) for status, n in session.execute(
             select(BatchFeature.status, func.count()).where(BatchFeature.job_id == job_id)
             .group_by(BatchFeature.status)
-        ).tuples().all()
-    )
+        )
+    }
     job.done, job.failed = int(counts.get(DONE, 0)), int(counts.get(FAILED, 0))
     if job.state != CANCELLED and not counts.get(PENDING):
         job.state = DONE if job.failed == 0 else FAILED if job.done == 0 else PARTIAL
