@@ -4,8 +4,8 @@ The client process plans chunks of spatially close features (:func:`plan_chunks`
 number of chunks in flight on the cluster (memory follows the chunk size, not the job size), and is the
 one writer: each finished chunk's series are stored as ordinary series with the feature rows in one
 transaction (:func:`fis.store.batch.record_chunk`). A chunk lost with its worker is rescheduled by
-dask; when it keeps killing workers (dask's ``KilledWorker``) it is split into single features, and a
-single feature that still kills workers is marked failed (``worker_killed``). Cancelling (from any
+dask; when dask gives up on it (``KilledWorker``) its features are run one at a time with nothing else
+in flight, and a feature that still kills its worker alone is marked failed (``worker_killed``). Cancelling (from any
 process) stops new chunks; stopping the runner (Ctrl-C, SIGTERM, the server) leaves the job RUNNING
 without a runner: interrupted and resumable, and a resume skips the features already stored.
 """
@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,8 @@ class _Plan:
     names: dict[int, str]
     scenes: dict[int, list[SceneRecord]]
     chunks: deque[list[int]]
+    #: features of chunks lost with their workers, to run one at a time with nothing else in flight
+    suspects: deque[int] = field(default_factory=deque)
 
 
 def run_batch(
@@ -206,27 +208,37 @@ def _drive(
     sessions: sessionmaker[Session], settings: Settings, job_id: str, runner: str, template: TimeseriesRequest,
     plan: _Plan, client: Any, progress: BatchProgress | None, stop: threading.Event | None, total: int,
 ) -> bool:
-    """Submit chunks (a bounded number in flight), store each as it finishes; False when stopped."""
+    """Submit chunks (a bounded number in flight), store each as it finishes; False when stopped.
+
+    A chunk that dask gives up on (``KilledWorker``: its workers died) may have been the victim of
+    another task on the same worker, so its features become *suspects*: each is then run alone (nothing
+    else in flight), and only a feature that kills its worker when alone is failed (``worker_killed``).
+    """
     from distributed import KilledWorker, wait
 
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     limit = IN_FLIGHT_PER_WORKER * workers
     in_flight: dict[Any, list[int]] = {}
+    alone: set[Any] = set()
     cancelled = False
     last_beat = 0.0
     try:
-        while plan.chunks or in_flight:
+        while plan.chunks or plan.suspects or in_flight:
             if stop is not None and stop.is_set():
                 return False
             if time.monotonic() - last_beat > POLL_S:
                 with transaction(sessions) as session:
                     cancelled = cancelled or heartbeat(session, job_id, runner) == CANCELLED
                 last_beat = time.monotonic()
-            while plan.chunks and not cancelled and len(in_flight) < limit:
+            if not cancelled and plan.suspects and not in_flight:
+                chunk = [plan.suspects.popleft()]
+                future = client.submit(compute_chunk, settings, [_item(template, plan, chunk[0])], pure=False)
+                in_flight[future] = chunk
+                alone.add(future)
+            while plan.chunks and not plan.suspects and not cancelled and len(in_flight) < limit:
                 chunk = plan.chunks.popleft()
                 items = [_item(template, plan, seq) for seq in chunk]
-                future = client.submit(compute_chunk, settings, items, pure=False, retries=0)
-                in_flight[future] = chunk
+                in_flight[client.submit(compute_chunk, settings, items, pure=False)] = chunk
             if not in_flight:
                 break
             try:
@@ -235,16 +247,19 @@ def _drive(
                 continue  # nothing finished yet: look for a cancel or a stop
             for future in done:
                 chunk = in_flight.pop(future)
+                was_alone = future in alone
+                alone.discard(future)
                 try:
                     answers: list[ChunkAnswer] = future.result()
                 except KilledWorker:
                     _lost(sessions, job_id, plan, chunk, "worker_killed", (
-                        "its worker process died every time it was computed (out of memory, or a crash in a "
-                        "library); it was set aside so that the rest of the job could complete"
-                    ))
+                        "its worker process died every time it was computed, also alone (out of memory, or a "
+                        "crash in a library); it was set aside so that the rest of the job could complete"
+                    ), final=was_alone)
                     continue
                 except Exception as exc:  # noqa: BLE001 - any failure of a task's code is this chunk's failure
-                    _lost(sessions, job_id, plan, chunk, "compute_error", f"the computation failed: {exc!r}")
+                    _lost(sessions, job_id, plan, chunk, "compute_error", f"the computation failed: {exc!r}",
+                          final=len(chunk) == 1)
                     continue
                 finally:
                     future.release()
@@ -254,9 +269,7 @@ def _drive(
         for future in in_flight:
             future.cancel()
         raise
-    if cancelled:
-        return True
-    return not plan.chunks
+    return cancelled or not (plan.chunks or plan.suspects)
 
 
 def _item(template: TimeseriesRequest, plan: _Plan, seq: int) -> ChunkItem:
@@ -265,17 +278,17 @@ def _item(template: TimeseriesRequest, plan: _Plan, seq: int) -> ChunkItem:
 
 
 def _lost(sessions: sessionmaker[Session], job_id: str, plan: _Plan, chunk: list[int], code: str,
-          reason: str) -> None:
-    """A chunk that failed as a whole: split it into single features, or fail the single feature."""
+          reason: str, *, final: bool) -> None:
+    """A chunk that failed as a whole: its features become suspects (run alone), or with ``final`` fail."""
     with transaction(sessions) as session:
         note_attempt(session, job_id, chunk)
-        if len(chunk) == 1:
-            seq = chunk[0]
+        if final:
             record_chunk(session, job_id, [
                 FeatureOutcome(seq, error_code=code, error_message=f"feature {plan.names[seq]}: {reason}")
+                for seq in chunk
             ], attempts=0)
             return
-    plan.chunks.extendleft([seq] for seq in reversed(chunk))
+    plan.suspects.extend(chunk)
 
 
 def _store(sessions: sessionmaker[Session], job_id: str, template: TimeseriesRequest, plan: _Plan,
