@@ -76,6 +76,7 @@ def open_batch_client(workers: int | None = None, scheduler: str | None = None) 
     processes, or the scheduler at ``scheduler`` / ``FIS_DASK_SCHEDULER``; a local scheduler gives up on a
     chunk after :data:`ALLOWED_FAILURES` lost workers."""
     import dask
+    import distributed  # noqa: F401 - registers its config defaults before the override (else they'd be dropped)
 
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
         return open_client(workers, scheduler)
