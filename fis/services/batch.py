@@ -31,9 +31,10 @@ from fis.core.aggregation import covered_range
 from fis.core.observation import SeriesResult
 from fis.core.request import TimeseriesRequest, feature_request, parse_batch_options
 from fis.core.scenes import SceneRecord
-from fis.services.batch_compat import open_client, plan_chunks
+from fis.engine.chunk import plan_chunks
 from fis.services.batch_input import BatchInput, read_batch_input
 from fis.services.batch_worker import ChunkAnswer, ChunkItem, compute_chunk
+from fis.services.cluster import open_client
 from fis.services.hints import empty_series_hints
 from fis.store.batch import (
     CANCELLED,
@@ -201,7 +202,7 @@ def _plan(sessions: sessionmaker[Session], job_id: str, template: TimeseriesRequ
     for seq in outside:
         del geometries[seq], scenes[seq]
     features = [(seq, geometries[seq], frozenset(s.id for s in scenes[seq])) for seq in geometries]
-    chunks = plan_chunks(features, max_features=max_features, max_pixels=max_pixels)
+    chunks = plan_chunks(features, max_features=max_features, max_pixels=max_pixels, resolution=template.resolution)
     return _Plan(geometries, names, scenes, deque(list(c) for c in chunks))
 
 

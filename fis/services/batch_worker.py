@@ -16,7 +16,6 @@ from fis.core.observation import SeriesResult
 from fis.core.request import TimeseriesRequest
 from fis.core.scenes import SceneRecord
 from fis.engine.engine import Engine
-from fis.services.batch_compat import compute_many
 from fis.services.runtime import Services
 
 #: one feature of a chunk: its key in the job, its request and its scenes
@@ -40,7 +39,7 @@ def worker_engine(settings: Settings) -> Engine:
 def compute_chunk(settings: Settings, items: Sequence[ChunkItem]) -> list[ChunkAnswer]:
     """Every feature of a chunk, computed with shared reads (a dask task; runs in a worker process)."""
     engine = worker_engine(settings)
-    results = compute_many(engine, [(request, scenes) for _, request, scenes in items])
+    results = engine.compute_many([(request, scenes) for _, request, scenes in items])
     return [
         (seq, result if isinstance(result, SeriesResult) else (result.code, result.message))
         for (seq, _, _), result in zip(items, results, strict=True)
