@@ -224,7 +224,7 @@ def test_a_stopped_job_is_resumable_and_resuming_skips_stored_features(
 def test_cancel_stops_new_chunks_and_keeps_what_is_stored(
     ingested: Any, dask_client: Any, kill_on: Any, tmp_path: Path
 ) -> None:
-    from fis.errors import InvalidInput
+    from fis.errors import Conflict
     from fis.store.batch import cancel_job, claim_job
     from fis.store.db import transaction
 
@@ -245,7 +245,7 @@ def test_cancel_stops_new_chunks_and_keeps_what_is_stored(
     rows = _features(ingested, job_id)
     assert sum(r.status == "DONE" for r in rows) == job.done == _series_count(ingested)
     assert {r.status for r in rows} == {"DONE", "PENDING"}
-    with transaction(_svc(ingested).sessions) as session, pytest.raises(InvalidInput, match="CANCELLED"):
+    with transaction(_svc(ingested).sessions) as session, pytest.raises(Conflict, match="CANCELLED"):
         claim_job(session, job_id, "elsewhere:1")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from fis.api.auth import register_auth
+from fis.api.batch import blueprint as batch
 from fis.api.context import EXTENSION_KEY
 from fis.api.errors import register_error_handlers
 from fis.api.guards import register_guards
@@ -23,7 +24,7 @@ from fis.api.web import blueprint as web
 from fis.config import Settings
 from fis.services.runtime import Services
 
-BLUEPRINTS = (health, openapi, scenes, timeseries, ogc_fis, web)
+BLUEPRINTS = (health, openapi, scenes, timeseries, batch, ogc_fis, web)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:

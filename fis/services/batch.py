@@ -80,7 +80,8 @@ def open_batch_client(workers: int | None = None, scheduler: str | None = None) 
     import distributed  # noqa: F401 - registers its config defaults before the override (else they'd be dropped)
 
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
-        return open_client(workers, scheduler)
+        # ":0": the scheduler's HTTP server on a free port (None still takes 8787, which another cluster may hold)
+        return open_client(workers, scheduler, dashboard_address=":0")
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,8 @@ def run_batch(
     max_pixels: int = CHUNK_PIXELS,
 ) -> BatchJob:
     """Run (or resume) a job on the dask ``client`` until every feature is stored or failed.
+
+    ``client`` may also be a function returning one, called only when there is something to compute.
 
     Returns the job in its final state (DONE, PARTIAL, FAILED, or CANCELLED when cancelled meanwhile).
     When ``stop`` is set, or the runner is interrupted (KeyboardInterrupt, an error), the job is left
@@ -218,6 +221,9 @@ def _drive(
     """
     from distributed import KilledWorker, wait
 
+    if not (plan.chunks or plan.suspects):
+        return True
+    client = client if hasattr(client, "submit") else client()
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     limit = IN_FLIGHT_PER_WORKER * workers
     in_flight: dict[Any, list[int]] = {}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fis.core.observation import SeriesResult
 from fis.core.timerange import TimeRange
-from fis.errors import FisError, InvalidInput, NotFound
+from fis.errors import Conflict, NotFound
 from fis.store.orm import BatchFeature, BatchJob
 from fis.store.queries import save_series
 
@@ -175,13 +175,13 @@ def job_features(session: Session, job_id: str) -> list[BatchFeature]:
 def claim_job(session: Session, job_id: str, runner: str, *, owner: str | None = None) -> BatchJob:
     """Mark the job RUNNING by ``runner`` (the caller's transaction commits).
 
-    Refused (:class:`InvalidInput`) when it is finished or cancelled, or when another live process runs it.
+    Refused (:class:`Conflict`) when it is finished or cancelled, or when another live process runs it.
     """
     job = get_job(session, job_id, owner=owner)
     if job.state in (DONE, PARTIAL, FAILED, CANCELLED):
-        raise InvalidInput(f"batch job {job_id} is {job.state}; nothing to resume", field="id")
+        raise Conflict(f"batch job {job_id} is {job.state}; nothing to resume", field="id")
     if job.state == RUNNING and runner_alive(job) and job.runner != runner:
-        raise InvalidInput(
+        raise Conflict(
             f"batch job {job_id} is running in process {job.runner}; wait for it or cancel it with "
             f"`fis batch cancel {job_id}`",
             field="id",
@@ -277,19 +277,11 @@ def finish_job(session: Session, job_id: str, runner: str) -> BatchJob:
     return job
 
 
-def fail_job(session: Session, job_id: str, runner: str, error: FisError | str) -> None:
-    """A job-level failure (nothing more can run): FAILED with the message; stored features stay."""
-    job = get_job(session, job_id)
-    job.state, job.error, job.runner = FAILED, error.message if isinstance(error, FisError) else error, None
-    job.finished_at = dt.datetime.now(dt.UTC)
-    session.flush()
-
-
 def cancel_job(session: Session, job_id: str, *, owner: str | None = None) -> BatchJob:
     """Cancel a job: its runner submits no new chunk; features already stored stay (caller commits)."""
     job = get_job(session, job_id, owner=owner)
     if job.state in (DONE, PARTIAL, FAILED):
-        raise InvalidInput(f"batch job {job_id} is already {job.state}; nothing to cancel", field="id")
+        raise Conflict(f"batch job {job_id} is already {job.state}; nothing to cancel", field="id")
     if job.state != CANCELLED:
         job.state, job.finished_at = CANCELLED, dt.datetime.now(dt.UTC)
     session.flush()
