@@ -108,9 +108,26 @@ def _write_csv(sessions: sessionmaker[Session], job_id: str, path: Path, columns
 
 
 def _write_geo(sessions: sessionmaker[Session], job_id: str, path: Path, columns: list[str], fmt: str) -> int:
+    table = results_frame(sessions, job_id, columns=columns, text_type="string" if fmt == "parquet" else object)
+    if path.exists():
+        path.unlink()
+    if fmt == "parquet":
+        table.to_parquet(path, index=False)
+    else:
+        table.to_file(path, layer="timeseries", driver="GPKG", engine="pyogrio")
+    return len(table)
+
+
+def results_frame(sessions: sessionmaker[Session], job_id: str, *, columns: list[str] | None = None,
+                  text_type: Any = "string") -> Any:
+    """The job's stored results as a ``geopandas.GeoDataFrame`` (EPSG:4326): the CSV's rows and columns, numbers
+    as floats, ``cloudy`` as booleans, the feature's geometry."""
     import geopandas as gpd
     import pandas as pd
 
+    if columns is None:
+        with sessions() as session:
+            columns = result_columns(get_job(session, job_id))
     id_name = columns[0]
     rows: list[dict[str, Any]] = []
     geometries: list[Any] = []
@@ -120,19 +137,12 @@ def _write_geo(sessions: sessionmaker[Session], job_id: str, path: Path, columns
     frame = pd.DataFrame(rows, columns=columns)
     for column in columns:
         if column == id_name or column in _TEXT_COLUMNS:
-            frame[column] = frame[column].astype("string" if fmt == "parquet" else object)
+            frame[column] = frame[column].astype(text_type)
         elif column == "cloudy":
             frame[column] = frame[column].map({"true": True, "false": False}).astype(bool)
         else:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    table = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs="EPSG:4326"), crs="EPSG:4326")
-    if path.exists():
-        path.unlink()
-    if fmt == "parquet":
-        table.to_parquet(path, index=False)
-    else:
-        table.to_file(path, layer="timeseries", driver="GPKG", engine="pyogrio")
-    return len(table)
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs="EPSG:4326"), crs="EPSG:4326")
 
 
 def failed_features(sessions: sessionmaker[Session], job_id: str) -> list[dict[str, Any]]:
@@ -161,5 +171,5 @@ def write_errors(sessions: sessionmaker[Session], job_id: str, path: Path) -> in
 
 __all__ = [
     "ERROR_COLUMNS", "OUTPUT_FORMATS", "failed_features", "iter_result_rows", "output_format",
-    "result_columns", "stored_count", "write_errors", "write_results",
+    "result_columns", "results_frame", "stored_count", "write_errors", "write_results",
 ]
