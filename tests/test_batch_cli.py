@@ -79,14 +79,17 @@ def test_run_writes_csv_with_the_id_column_then_the_series_columns(
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".gpkg"])
-def test_geo_outputs_read_back_with_geopandas(env: dict[str, str], dask_client: Any, tmp_path: Path, suffix: str) -> None:
+def test_geo_outputs_read_back_with_geopandas(
+    env: dict[str, str], dask_client: Any, tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("fis.protocols.native.batch_export.ROWS_PER_PAGE", 10)  # written in three pages
     path = write_fields(tmp_path / "fields.fgb")
     out = tmp_path / f"out{suffix}"
     result = batch_run(env, dask_client, str(path), "--id-column", "field", "--outputs", "ndvi,cloud_fraction", "-o", str(out))
     assert result.exit_code == 0, result.output
     frame = gpd.read_parquet(out) if suffix == ".parquet" else gpd.read_file(out, layer="timeseries")
     assert frame.crs.to_epsg() == 4326
-    assert len(frame) == 27
+    assert len(frame) == 27 and frame["cloudy"].dtype == bool
     assert list(frame.columns[:3]) == ["field", "date", "datetime"]
     assert set(frame["field"]) == {f"f{i}" for i in range(9)}
     first = frame[frame["date"] == "2023-06-01"].iloc[0]

@@ -108,41 +108,84 @@ def _write_csv(sessions: sessionmaker[Session], job_id: str, path: Path, columns
 
 
 def _write_geo(sessions: sessionmaker[Session], job_id: str, path: Path, columns: list[str], fmt: str) -> int:
-    table = results_frame(sessions, job_id, columns=columns, text_type="string" if fmt == "parquet" else object)
+    """GeoParquet or GeoPackage, written a page of rows at a time (memory: one page, not the job)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from geopandas.io.arrow import _geopandas_to_arrow
+
     if path.exists():
         path.unlink()
-    if fmt == "parquet":
-        table.to_parquet(path, index=False)
-    else:
-        table.to_file(path, layer="timeseries", driver="GPKG", engine="pyogrio")
-    return len(table)
+    count = 0
+    writer: Any = None
+    try:
+        for page in _frames(sessions, job_id, columns, text_type="string" if fmt == "parquet" else object):
+            if fmt == "gpkg":
+                page.to_file(path, layer="timeseries", driver="GPKG", engine="pyogrio", append=count > 0)
+            else:
+                table = _geopandas_to_arrow(page, index=False)
+                if writer is None:
+                    metadata = dict(table.schema.metadata or {})
+                    geo = json.loads(metadata[b"geo"])
+                    for column in geo.get("columns", {}).values():
+                        column.pop("bbox", None)  # the first page's extent is not the file's
+                    metadata[b"geo"] = json.dumps(geo).encode()
+                    schema = table.schema.with_metadata(metadata)
+                    writer = pq.ParquetWriter(path, schema)
+                writer.write_table(pa.Table.from_batches(table.to_batches(), schema=writer.schema))
+            count += len(page)
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
+
+
+#: rows of one page of the GeoParquet / GeoPackage writers
+ROWS_PER_PAGE = 20_000
 
 
 def results_frame(sessions: sessionmaker[Session], job_id: str, *, columns: list[str] | None = None,
                   text_type: Any = "string") -> Any:
-    """The job's stored results as a ``geopandas.GeoDataFrame`` (EPSG:4326): the CSV's rows and columns, numbers
-    as floats, ``cloudy`` as booleans, the feature's geometry."""
-    import geopandas as gpd
+    """The job's stored results as one ``geopandas.GeoDataFrame`` (EPSG:4326): the CSV's rows and columns,
+    numbers as floats, ``cloudy`` as booleans, the feature's geometry."""
     import pandas as pd
 
+    pages = list(_frames(sessions, job_id, columns, text_type=text_type, rows=None))
+    return pages[0] if len(pages) == 1 else pd.concat(pages)
+
+
+def _frames(sessions: sessionmaker[Session], job_id: str, columns: list[str] | None, *, text_type: Any,
+            rows: int | None = ROWS_PER_PAGE) -> Iterator[Any]:
+    """The results as GeoDataFrames of at most ``rows`` rows (None: one frame); always at least one (maybe empty)."""
     if columns is None:
         with sessions() as session:
             columns = result_columns(get_job(session, job_id))
-    id_name = columns[0]
-    rows: list[dict[str, Any]] = []
-    geometries: list[Any] = []
-    for row, geometry in iter_result_rows(sessions, job_id):
-        rows.append(row)
-        geometries.append(geometry)
-    frame = pd.DataFrame(rows, columns=columns)
+    page: list[tuple[dict[str, Any], Any]] = []
+    made = False
+    for item in iter_result_rows(sessions, job_id):
+        page.append(item)
+        if rows is not None and len(page) >= rows:
+            yield _frame(page, columns, text_type)
+            page, made = [], True
+    if page or not made:
+        yield _frame(page, columns, text_type)
+
+
+def _frame(page: list[tuple[dict[str, Any], Any]], columns: list[str], text_type: Any) -> Any:
+    import geopandas as gpd
+    import pandas as pd
+
+    frame = pd.DataFrame([row for row, _ in page], columns=columns)
     for column in columns:
-        if column == id_name or column in _TEXT_COLUMNS:
+        if column == columns[0] or column in _TEXT_COLUMNS:
             frame[column] = frame[column].astype(text_type)
         elif column == "cloudy":
             frame[column] = frame[column].map({"true": True, "false": False}).astype(bool)
         else:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs="EPSG:4326"), crs="EPSG:4326")
+    geometry = gpd.GeoSeries([g for _, g in page], crs="EPSG:4326")
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4326")
 
 
 def failed_features(sessions: sessionmaker[Session], job_id: str) -> list[dict[str, Any]]:
