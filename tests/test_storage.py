@@ -25,7 +25,7 @@ from fis_archive import (  # noqa: F401 - fixtures
     request_body,
 )
 
-TABLES = {"scenes", "timeseries", "observations"}
+TABLES = {"scenes", "timeseries", "observations", "batch_jobs", "batch_features"}
 
 
 def counts(app: Any) -> tuple[int, int]:

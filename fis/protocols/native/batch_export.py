@@ -1,0 +1,165 @@
+"""A batch job's results as files: CSV, GeoParquet or GeoPackage by the output's extension, and its errors.
+
+One row per feature and date: the job's id column, then the columns of a single series' CSV
+(:func:`fis.protocols.native.export.csv_lines`, same order, same cloud filter from the series'
+stored thresholds); GeoParquet and GeoPackage add the feature's geometry (EPSG:4326). Features are
+read a page at a time, so writing a large job holds one page of series in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from fis.core.observation import csv_columns
+from fis.core.request import parse_batch_options
+from fis.errors import InvalidInput
+from fis.protocols.native.export import csv_cell
+from fis.protocols.native.views import CloudFilter
+from fis.store.batch import DONE, FAILED, get_job
+from fis.store.orm import BatchFeature, BatchJob, TimeSeries
+from fis.store.queries import observations_of
+
+#: output formats by file extension
+OUTPUT_FORMATS: dict[str, str] = {".csv": "csv", ".parquet": "parquet", ".gpkg": "gpkg"}
+#: columns of ``<OUTPUT>.errors.csv``
+ERROR_COLUMNS: tuple[str, ...] = ("seq", "id", "error_code", "error_message", "attempts")
+#: columns that stay text in GeoParquet / GeoPackage (every other measure is a number)
+_TEXT_COLUMNS = frozenset({"date", "datetime", "interval_from", "interval_to"})
+_PAGE = 200
+
+
+def output_format(path: str | Path, *, field: str = "output") -> str:
+    """``csv``, ``parquet`` or ``gpkg`` from the file name's extension."""
+    fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise InvalidInput(
+            f"{field}: {str(path)!r} must end in .csv (one row per feature and date), .parquet (GeoParquet) or "
+            ".gpkg (GeoPackage)",
+            field=field,
+        )
+    return fmt
+
+
+def id_column_name(job: BatchJob) -> str:
+    """The first column: the job's id column, ``fid`` for the file's feature ids."""
+    return job.id_column or "fid"
+
+
+def result_columns(job: BatchJob) -> list[str]:
+    """The header: the id column, then the series CSV's columns for the job's options."""
+    parameters = parse_batch_options(job.options).parameters()
+    return [id_column_name(job), *(c.name for c in csv_columns(parameters))]
+
+
+def iter_result_rows(sessions: sessionmaker[Session], job_id: str) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(row, geometry) per stored feature and shown date, features in input order."""
+    with sessions() as session:
+        job = get_job(session, job_id)
+        id_name = id_column_name(job)
+        last = -1
+        while True:
+            page = list(session.execute(
+                select(BatchFeature.seq, BatchFeature.feature_id, BatchFeature.geometry, TimeSeries)
+                .join(TimeSeries, TimeSeries.id == BatchFeature.series_id)
+                .where(BatchFeature.job_id == job_id, BatchFeature.status == DONE, BatchFeature.seq > last)
+                .options(selectinload(TimeSeries.observations))
+                .order_by(BatchFeature.seq).limit(_PAGE)
+            ))
+            if not page:
+                return
+            for seq, feature_id, geometry, series in page:
+                last = seq
+                shown = CloudFilter.from_parameters(series.parameters).apply(observations_of(series))
+                for observation, cloudy in shown:
+                    yield {id_name: feature_id, **observation.csv_row(cloudy=cloudy)}, geometry
+            session.expunge_all()
+
+
+def stored_count(sessions: sessionmaker[Session], job_id: str) -> int:
+    with sessions() as session:
+        return get_job(session, job_id).done
+
+
+def write_results(sessions: sessionmaker[Session], job_id: str, path: Path) -> int:
+    """Write the job's stored results to ``path`` (format by extension); returns the number of rows."""
+    fmt = output_format(path)
+    with sessions() as session:
+        columns = result_columns(get_job(session, job_id))
+    if fmt == "csv":
+        return _write_csv(sessions, job_id, path, columns)
+    return _write_geo(sessions, job_id, path, columns, fmt)
+
+
+def _write_csv(sessions: sessionmaker[Session], job_id: str, path: Path, columns: list[str]) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\r\n", restval="", extrasaction="ignore")
+        writer.writeheader()
+        for row, _ in iter_result_rows(sessions, job_id):
+            writer.writerow({key: csv_cell(value) for key, value in row.items()})
+            count += 1
+    return count
+
+
+def _write_geo(sessions: sessionmaker[Session], job_id: str, path: Path, columns: list[str], fmt: str) -> int:
+    import geopandas as gpd
+    import pandas as pd
+
+    id_name = columns[0]
+    rows: list[dict[str, Any]] = []
+    geometries: list[Any] = []
+    for row, geometry in iter_result_rows(sessions, job_id):
+        rows.append(row)
+        geometries.append(geometry)
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in columns:
+        if column == id_name or column in _TEXT_COLUMNS:
+            frame[column] = frame[column].astype("string" if fmt == "parquet" else object)
+        elif column == "cloudy":
+            frame[column] = frame[column].map({"true": True, "false": False}).astype(bool)
+        else:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    table = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometries, crs="EPSG:4326"), crs="EPSG:4326")
+    if path.exists():
+        path.unlink()
+    if fmt == "parquet":
+        table.to_parquet(path, index=False)
+    else:
+        table.to_file(path, layer="timeseries", driver="GPKG", engine="pyogrio")
+    return len(table)
+
+
+def failed_features(sessions: sessionmaker[Session], job_id: str) -> list[dict[str, Any]]:
+    """The job's failed features (``ERROR_COLUMNS``), in input order."""
+    with sessions() as session:
+        rows = session.scalars(
+            select(BatchFeature).where(BatchFeature.job_id == job_id, BatchFeature.status == FAILED)
+            .order_by(BatchFeature.seq)
+        )
+        return [
+            {"seq": r.seq, "id": r.feature_id, "error_code": r.error_code, "error_message": r.error_message,
+             "attempts": r.attempts}
+            for r in rows
+        ]
+
+
+def write_errors(sessions: sessionmaker[Session], job_id: str, path: Path) -> int:
+    """``<OUTPUT>.errors.csv``: one row per failed feature; returns how many."""
+    failed = failed_features(sessions, job_id)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=ERROR_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(failed)
+    return len(failed)
+
+
+__all__ = [
+    "ERROR_COLUMNS", "OUTPUT_FORMATS", "failed_features", "iter_result_rows", "output_format",
+    "result_columns", "stored_count", "write_errors", "write_results",
+]
