@@ -411,3 +411,20 @@ def test_estimated_pixels_of_a_square_kilometre() -> None:
     assert estimated_pixels((15.0, 45.0, 15.0, 45.0), 10.0) == 1
     # 1 km x 1 km at 45 degrees north: 100 x 100 pixels of 10 m (+1 for the alignment)
     assert 101 * 101 <= estimated_pixels(_square(15.0, 45.0, 1000).bounds, 10.0) <= 102 * 102
+
+
+def test_dataset_cache_closes_the_oldest_handle_while_another_is_checked_out(hand_scenes) -> None:
+    """A full pool closes its least recently used idle handle even when a file's only handle is in use
+    (a long chunk over more files than the pool holds ran into an empty list here)."""
+    a, b, c = (hand_scenes[0].assets[band].href for band in ("B02", "B03", "B04"))
+    cache = DatasetCache(1)
+    with cache.dataset(a):
+        pass
+    with cache.dataset(a) as held:  # a's only idle handle checked out
+        with cache.dataset(b):
+            pass
+        with cache.dataset(c):
+            pass  # giving c back makes two idle handles: b, the oldest, is closed
+        assert not held.closed
+    assert cache._idle_count == 1
+    cache.close()

@@ -95,6 +95,7 @@ class SharedFetch:
         self.cloud_grid = cloud_grid
         self._bands: dict[str, list[tuple[Grid, np.ndarray]]] = {}
         self._layers: dict[str, np.ndarray] = {}
+        self._probability: tuple[Grid, np.ndarray] | None = None
         self._lock = threading.Lock()
         #: reads that were not windows of a shared read (diagnostics; 0 in a well-formed chunk)
         self.direct_reads = 0
@@ -114,6 +115,15 @@ class SharedFetch:
             read = iter(self.direct.mosaic(group, band, missing))
             out = [a if a is not None else next(read) for a in out]
         return out  # type: ignore[return-value]
+
+    def share_probability(self, grid: Grid, probability: np.ndarray) -> None:
+        """The model's probabilities on ``grid`` (a union model grid), handed out as windows."""
+        self._probability = (grid, probability)
+
+    def probability(self, grid: Grid) -> np.ndarray | None:
+        if self._probability is None:
+            return None
+        return _cut([self._probability], grid)
 
     def layer(self, asset: BandAsset, grid: Grid) -> np.ndarray:
         window = window_of(self.cloud_grid, grid)

@@ -119,6 +119,10 @@ class Fetch(Protocol):
         """One scene's layer (CLM or CLP) on ``grid``."""
         ...
 
+    def probability(self, grid: Grid) -> np.ndarray | None:
+        """The model's probabilities on ``grid`` when already computed, else None."""
+        ...
+
 
 class DirectFetch:
     """Reads the files (the single-request path)."""
@@ -132,6 +136,9 @@ class DirectFetch:
 
     def layer(self, asset: BandAsset, grid: Grid) -> np.ndarray:
         return read_retrying(asset, [grid], self.cache, self.remote)[0]
+
+    def probability(self, grid: Grid) -> np.ndarray | None:
+        return None
 
 
 class DateReader:
@@ -183,7 +190,7 @@ class DateReader:
                 full[band] = mosaics[-1]
         if layers is not None:
             if model_grid is not None:
-                layers.patch(*self._cloud_mask(mask, model_grid, full))
+                layers.patch(*self._cloud_mask(mask, model_grid, full, fetch))
             cloudy = layers.mask[rows, cols]
             probability = layers.probability[rows, cols] if layers.probability is not None else None
         elif source == "scl":
@@ -191,7 +198,7 @@ class DateReader:
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
             shadow = scl == SCL_SHADOW_CLASS
         elif source == "s2cloudless":
-            probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full)
+            probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full, fetch)
             cloudy = cloudy_map[rows, cols]
             probability = probability_map[rows, cols]
         return DatePixels(
@@ -267,15 +274,26 @@ class DateReader:
         return LayerCells(probability=probability, mask=clm == 1, seam=seam, window=window)
 
     def _cloud_mask(
-        self, mask: CloudMaskSettings, grid: Grid, full: dict[str, np.ndarray]
+        self, mask: CloudMaskSettings, grid: Grid, full: dict[str, np.ndarray], fetch: Fetch | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
-        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
-        probability = self.model.predict(features).reshape(grid.shape)
+        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask.
+
+        The probabilities are the model's on each cell's band values (``full``), unless ``fetch``
+        already has them for ``grid`` (the same model on the same values, shared by a chunk).
+        """
+        probability = fetch.probability(grid) if fetch is not None else None
+        if probability is None:
+            probability = self.predict_grid(grid, full)
         cloudy = cloud_mask(
             probability, threshold=mask.threshold, average_over=mask.average_over, dilation_size=mask.dilation_size
         )
         return probability, cloudy
+
+    def predict_grid(self, grid: Grid, full: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's P(cloud) of each cell of ``grid`` from the model bands' values on it."""
+        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
+        probability: np.ndarray = self.model.predict(features).reshape(grid.shape)
+        return probability
 
 
 def read_retrying(

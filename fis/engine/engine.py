@@ -196,18 +196,23 @@ class Engine:
         """
         results: list[SeriesResult | FisError | None] = [None] * len(items)
         members: list[_Member] = []
+        remote_scene: dict[str, bool] = {}  # scene id -> has remote files (asked once per scene, not per feature)
         for index, (request, scenes) in enumerate(items):
             series = _Series(self.model, request)
             in_range = [s for s in scenes if series.reading.time_range.contains(s.datetime)]
             if not in_range:
                 results[index] = series.result()
                 continue
+            for scene in in_range:
+                if scene.id not in remote_scene:
+                    remote_scene[scene.id] = any(is_remote(a.href) for a in scene.assets.values())
+            remote = any(remote_scene[s.id] for s in in_range)
             try:
-                layout = self._layout_for(series.reading, in_range)
+                layout = self._layout_for(series.reading, in_range, remote=remote)
             except FisError as exc:
                 results[index] = exc
                 continue
-            members.append(_Member(index, series, in_range, layout))
+            members.append(_Member(index, series, in_range, layout, remote))
         done = len(items) - len(members)
         if progress and done:
             progress(done, len(items))
@@ -220,8 +225,8 @@ class Engine:
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
-    def _layout_for(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord]) -> RequestLayout:
-        if any(is_remote(a.href) for s in scenes for a in s.assets.values()):
+    def _layout_for(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, remote: bool) -> RequestLayout:
+        if remote:
             with rasterio.Env(**self.remote.gdal_options()):  # the layout opens reference files
                 return self.layout(request, scenes)
         return self.layout(request, scenes)
@@ -258,7 +263,7 @@ class Engine:
         field = union_grid([m.layout.grid for m in group])
         cloud = union_grid([m.layout.cloud_grid for m in group])
         assert field is not None and cloud is not None
-        remote = any(is_remote(a.href) for s in first.scenes for a in s.assets.values())
+        remote = first.remote
         pool, threads = (self._remote_pool, self.remote_threads) if remote else (self._pool, self.read_threads)
         by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
         for scene in sorted(first.scenes, key=lambda s: (s.datetime, s.id)):
@@ -310,6 +315,11 @@ class Engine:
                 fetch.prefetch(scenes, band, grids)
         if first.source == "scl":
             fetch.prefetch(scenes, SCL, [field])
+        if model is not None and model.size <= sum(g.size for g in model_grids):
+            # the model once on the union of the members' model grids (each cell's probability is the model
+            # on that cell's values alone), unless the union is mostly cells no member needs
+            full = {b: fetch.mosaic(scenes, b, [model])[0] for b in self.model.input_bands}
+            fetch.share_probability(model, self.reader.predict_grid(model, full))
         return [
             self.reader.read(mask, m.layout, scenes, pixel_probability=False, needs=needs, fetch=fetch, plan=p)
             for m, p in zip(group, plans, strict=True)
@@ -435,6 +445,8 @@ class _Member:
     series: _Series
     scenes: list[SceneRecord]
     layout: RequestLayout
+    #: whether any of its files is remote (read on the remote pool)
+    remote: bool
 
 
 def _split(group: list[_Member], max_pixels: int) -> list[list[_Member]]:

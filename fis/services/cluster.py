@@ -55,6 +55,8 @@ def open_client(workers: int | None = None, scheduler: str | None = None, **loca
     count = default_workers() if workers is None else workers
     if count < 1:
         raise InvalidInput(f"workers must be at least 1, got {count}", field="workers")
-    options: dict[str, Any] = {"dashboard_address": None, **local}
+    # ":0": the scheduler's HTTP server on a free port (with None it still takes 8787, which another
+    # cluster on the machine may hold)
+    options: dict[str, Any] = {"dashboard_address": ":0", **local}
     # the client starts the LocalCluster and shuts it down when it closes
     return Client(n_workers=count, threads_per_worker=1, processes=True, **options)  # type: ignore[no-untyped-call]
