@@ -158,9 +158,11 @@ def kill_on(dask_client: Any) -> Any:
         dask_client.register_plugin(KillOn(feature, None if marker is None else str(marker), delay_s), name=name)
         names.append(name)
 
+    dask_client.wait_for_workers(2, timeout=120)
     yield install
     for name in names:
         dask_client.unregister_worker_plugin(name)
+    dask_client.wait_for_workers(2, timeout=120)  # the workers a test killed are back for the next test
 
 
 @sqlite_only

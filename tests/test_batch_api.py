@@ -124,3 +124,49 @@ def test_bad_submissions_are_400s_and_unknown_jobs_404s(api: Any) -> None:
     assert api.delete("/api/v1/batch/nope").status_code == 404
     assert api.get("/api/v1/batch/nope/results").status_code == 404
     assert api.get("/api/v1/batch/nope/results?format=xlsx").status_code == 400
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_jobs_and_their_series_belong_to_the_client_that_submitted_them(
+    settings: Settings, archive: Path
+) -> None:
+    import dataclasses
+
+    from fis.api.app import create_app
+    from fis.services.clients import create_client
+    from fis.store.db import upgrade
+    from fis_archive import ingest_into
+
+    app = create_app(dataclasses.replace(settings, auth="required"))
+    upgrade(app.extensions["fis"].db)
+    ingest_into(app, archive)
+    http = app.test_client()
+
+    def headers(name: str) -> dict[str, str]:
+        client_id, secret = create_client(app.extensions["fis"].sessions, name, "user")
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id,
+                                                "client_secret": secret}).get_json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    alice, bob = headers("alice"), headers("bob")
+    try:
+        body = {**_collection(), "options": {"time_range": TIME_RANGE}, "id_column": "field"}
+        assert http.post("/api/v1/batch", json=body).status_code == 401
+        response = http.post("/api/v1/batch", json=body, headers=alice)
+        assert response.status_code == 202
+        location = response.headers["Location"]
+        assert app.extensions["fis.batch"].wait(120)
+        assert http.get(location, headers=alice).get_json()["state"] == "DONE"
+        for method in (http.get, http.delete):
+            assert method(location, headers=bob).status_code == 404
+        assert http.get(f"{location}/results", headers=bob).status_code == 404
+        assert http.get("/api/v1/batch", headers=bob).get_json()["items"] == []
+        assert http.get("/api/v1/timeseries", headers=alice).get_json()["total"] == 9
+        assert http.get("/api/v1/timeseries", headers=bob).get_json()["total"] == 0
+        mine = http.post("/api/v1/batch", json=body, headers=bob)  # the same body is bob's own, new job
+        assert mine.get_json()["recognised"] is False and mine.headers["Location"] != location
+    finally:
+        runner = app.extensions.get("fis.batch")
+        if runner is not None:
+            runner.close()
+        app.extensions["fis"].close()

@@ -233,6 +233,8 @@ def _drive(
     try:
         while plan.chunks or plan.suspects or in_flight:
             if stop is not None and stop.is_set():
+                for future in in_flight:
+                    future.cancel()
                 return False
             if time.monotonic() - last_beat > POLL_S:
                 with transaction(sessions) as session:
