@@ -205,3 +205,18 @@ def test_sigterm_leaves_the_job_resumable_and_resume_completes_it(
         if process.poll() is None:
             process.kill()
         svc.close()
+
+
+def test_batch_run_has_an_option_for_every_body_key_but_the_feature_ones() -> None:
+    from fis.cli.batch import run as batch_run_command
+    from fis.cli.request_options import COMPOSITE_OPTIONS, option_name
+    from fis.core.request import ACCEPTED_KEYS, FEATURE_KEYS
+
+    names = {opt for param in batch_run_command.params for opt in param.opts}
+    for key in ACCEPTED_KEYS:
+        wanted = set(COMPOSITE_OPTIONS.get(key, (option_name(key),)))
+        if key in FEATURE_KEYS:
+            assert not wanted & names, key
+        else:
+            assert wanted <= names, key
+    assert {"--layer", "--id-column", "--workers", "--scheduler", "-o"} <= names

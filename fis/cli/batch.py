@@ -24,7 +24,7 @@ EXIT_INTERRUPTED = 130
 
 _cluster_options = [
     click.option("--workers", type=click.IntRange(min=1), default=None,
-                 help="Worker processes of the local dask cluster [default: one per core]."),
+                 help="Worker processes of the local dask cluster [default: FIS_DASK_WORKERS, 2]."),
     click.option("--scheduler", default=None, metavar="ADDR",
                  help="Address of a running dask scheduler (tcp://host:8786) instead of a local cluster "
                       "[default: FIS_DASK_SCHEDULER]."),
@@ -210,9 +210,13 @@ def _run_and_write(svc: Any, job_id: str, state: str, output: str | None, worker
         elapsed = time.monotonic() - started
         click.echo(f"batch job {job_id}: {job.state}, {job.done} done, {job.failed} failed of {job.features} "
                    f"in {elapsed:.1f} s", err=True)
+    elif job.state == CANCELLED:
+        click.echo(f"batch job {job_id} is CANCELLED; nothing to run", err=True)
     elif job.state not in (DONE, PARTIAL, FAILED):
-        click.echo(f"batch job {job_id} is {job.state}"
-                   + (" in another process" if job.state != CANCELLED else "") + "; nothing to run", err=True)
+        raise click.ClickException(
+            f"batch job {job_id} is {job.state} in process {job.runner}; follow it with `fis batch status {job_id}` "
+            f"and write its results with `fis batch resume {job_id} -o OUTPUT` when it is finished"
+        )
     _write_outputs(svc, job_id, output)
     with svc.sessions() as session:
         final = get_job(session, job_id).state
