@@ -170,3 +170,25 @@ def test_jobs_and_their_series_belong_to_the_client_that_submitted_them(
         if runner is not None:
             runner.close()
         app.extensions["fis"].close()
+
+
+def test_posting_an_interrupted_job_again_resumes_it(api: Any, tmp_path: Path) -> None:
+    import socket
+
+    from fis.services.batch import submit_batch
+    from fis.store.batch import claim_job, interrupted
+    from fis.store.db import transaction
+
+    collection = _collection()
+    options = {"time_range": TIME_RANGE}
+    path = tmp_path / "features.geojson"  # what the endpoint writes for this body
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": collection["features"]}), encoding="utf-8")
+    sessions = api.application.extensions["fis"].sessions
+    job = submit_batch(sessions, path, options, id_column="field", source="request body").job
+    with transaction(sessions) as session:  # a server that died while running it
+        assert interrupted(claim_job(session, job.id, f"{socket.gethostname()}:999999"))
+    response = api.post("/api/v1/batch", json={**collection, "options": options, "id_column": "field"})
+    assert response.status_code == 202 and response.get_json()["recognised"] is True
+    assert response.headers["Location"] == f"/api/v1/batch/{job.id}"
+    final = _wait(api, response.headers["Location"])
+    assert (final["state"], final["done"], final["interrupted"]) == ("DONE", 9, False)

@@ -23,7 +23,7 @@ from fis.protocols.native.batch_schemas import BatchBody
 from fis.services.batch import submit_batch
 from fis.services.batch_background import BatchBackground
 from fis.services.batch_input import KINDS
-from fis.store.batch import cancel_job, get_job, job_summary, list_jobs
+from fis.store.batch import cancel_job, get_job, job_summary, list_jobs, resumable
 from fis.store.db import transaction
 
 blueprint = Blueprint("batch", __name__, url_prefix="/api/v1/batch")
@@ -52,7 +52,7 @@ def create_batch() -> ResponseReturnValue:
         submission = submit_batch(services().sessions, path, options, layer=layer, id_column=id_column,
                                   owner=owner, source=source)
     job_id = submission.job.id
-    if not submission.recognised or submission.job.state == "CREATED":
+    if resumable(submission.job):  # new, or the same submission's interrupted job: (re)start it
         background().submit(job_id, owner)
     body = _status(job_id, owner)
     body["recognised"] = submission.recognised
