@@ -142,9 +142,10 @@ def run_sequential(database: Path, data_dir: Path, out: Path) -> dict[str, Any]:
     return {"seconds": seconds, "fields": len(features), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def run_batch_path(database: Path, data_dir: Path, workers: int) -> dict[str, Any]:
-    """The job run by the batch runner on a LocalCluster of ``workers`` worker processes."""
-    from fis.services.batch import open_batch_client, run_batch
+def run_batch_path(database: Path, data_dir: Path, workers: int, chunk: int) -> dict[str, Any]:
+    """The job run by the batch runner on a LocalCluster of ``workers`` worker processes (``chunk``
+    features per chunk; 0: the runner's default)."""
+    from fis.services.batch import CHUNK_FEATURES, open_batch_client, run_batch
     from fis.services.runtime import Services
     from fis.store.batch import list_jobs
 
@@ -157,7 +158,7 @@ def run_batch_path(database: Path, data_dir: Path, workers: int) -> dict[str, An
         client.wait_for_workers(workers)
         cluster_seconds = time.perf_counter() - started
         start = time.perf_counter()
-        final = run_batch(svc.sessions, settings, job.id, client)
+        final = run_batch(svc.sessions, settings, job.id, client, max_features=chunk or CHUNK_FEATURES)
         seconds = time.perf_counter() - start
         rusage = client.run(resource.getrusage, resource.RUSAGE_SELF)
     svc.close()
@@ -220,9 +221,9 @@ def compare(sequential: dict[int, Any], database: Path, data_dir: Path) -> dict[
 # --------------------------------------------------------------------------- orchestration
 
 
-def _child(args: list[str]) -> dict[str, Any]:
+def _child(args: list[str], extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                          os.environ.get("PYTHONPATH", "")])}
+                                                          os.environ.get("PYTHONPATH", "")]), **(extra_env or {})}
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -236,16 +237,21 @@ def main() -> None:
     parser.add_argument("--fields", type=int, default=200)
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE_PX, help="archive width in 10 m pixels")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts of the batch runs")
+    parser.add_argument("--read-threads", type=int, default=None,
+                        help="read threads of each batch worker's engine (FIS_READ_THREADS) [default: the setting, 2]")
+    parser.add_argument("--chunk-features", type=int, default=None, help="features per chunk [default: the runner's]")
+    parser.add_argument("--no-sequential", action="store_true",
+                        help="skip the sequential path (quick scaling runs; no agreement check)")
     parser.add_argument("--_sequential", nargs=3, metavar=("DB", "DATA", "OUT"), help=argparse.SUPPRESS)
-    parser.add_argument("--_batch", nargs=3, metavar=("DB", "DATA", "WORKERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--_batch", nargs=4, metavar=("DB", "DATA", "WORKERS", "CHUNK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._sequential:
         db, data, out = args._sequential
         print(json.dumps(run_sequential(Path(db), Path(data), Path(out))))
         return
     if args._batch:
-        db, data, workers = args._batch
-        print(json.dumps(run_batch_path(Path(db), Path(data), int(workers))))
+        db, data, workers, chunk = args._batch
+        print(json.dumps(run_batch_path(Path(db), Path(data), int(workers), int(chunk))))
         return
 
     from fis.services.batch import submit_batch
@@ -273,43 +279,49 @@ def main() -> None:
     print(f"job {submission.job.id}: {submission.job.features} features", flush=True)
 
     rows: dict[str, dict[str, Any]] = {}
-    db = work / "sequential.sqlite"
-    shutil.copy(base, db)
-    print("sequential single requests ...", flush=True)
-    rows["sequential"] = _child(["--_sequential", str(db), str(work / "var"), str(work / "sequential.pkl")])
-    sequential = pickle.loads((work / "sequential.pkl").read_bytes())
+    sequential: dict[int, Any] | None = None
+    if not args.no_sequential:
+        db = work / "sequential.sqlite"
+        shutil.copy(base, db)
+        print("sequential single requests ...", flush=True)
+        rows["sequential"] = _child(["--_sequential", str(db), str(work / "var"), str(work / "sequential.pkl")])
+        sequential = pickle.loads((work / "sequential.pkl").read_bytes())
+    worker_env = {"FIS_READ_THREADS": str(args.read_threads)} if args.read_threads else {}
     for workers in [int(w) for w in args.workers.split(",")]:
         name = f"batch_w{workers}"
         db = work / f"{name}.sqlite"
         shutil.copy(base, db)
         print(f"batch, {workers} worker(s) ...", flush=True)
-        rows[name] = _child(["--_batch", str(db), str(work / "var"), str(workers)])
-        rows[name]["agreement"] = compare(sequential, db, work / "var")
+        rows[name] = _child(["--_batch", str(db), str(work / "var"), str(workers), str(args.chunk_features or 0)],
+                            worker_env)
+        if sequential is not None:
+            rows[name]["agreement"] = compare(sequential, db, work / "var")
 
     for row in rows.values():
         row["fields_per_s"] = round(row["fields"] / row["seconds"], 3)
-    base_rate = rows["sequential"]["fields_per_s"]
+    base_rate = rows["sequential"]["fields_per_s"] if "sequential" in rows else None
     print(f"\n{'path':<12} {'fields':>6} {'seconds':>8} {'fields/s':>9} {'vs seq':>7} {'vs 1 w':>7} "
           f"{'client MB':>9} {'workers MB':>14}  agreement")
     for name, row in rows.items():
         one = rows.get("batch_w1", {}).get("fields_per_s")
         agreement = row.get("agreement")
         vs_one = f"{row['fields_per_s'] / one:.2f}x" if one and name != "sequential" else ""
-        print(
-            f"{name:<12} {row['fields']:>6} {row['seconds']:>8.1f} {row['fields_per_s']:>9.3f} "
-            f"{row['fields_per_s'] / base_rate:>6.2f}x "
-            f"{vs_one:>7} "
-            f"{row['peak_rss_mb']:>9.0f} {','.join(f'{m:.0f}' for m in row.get('worker_peak_rss_mb', [])):>14}  "
-            + (f"{agreement['differing']} of {agreement['values_compared']} values differ "
-               f"({agreement['features_compared']} fields)" if agreement else "(reference)")
-        )
+        vs_seq = f"{row['fields_per_s'] / base_rate:.2f}x" if base_rate else ""
+        workers_mb = ",".join(f"{m:.0f}" for m in row.get("worker_peak_rss_mb", []))
+        if agreement:
+            agreed = (f"{agreement['differing']} of {agreement['values_compared']} values differ "
+                      f"({agreement['features_compared']} fields)")
+        else:
+            agreed = "(reference)" if name == "sequential" else "(not compared)"
+        print(f"{name:<12} {row['fields']:>6} {row['seconds']:>8.1f} {row['fields_per_s']:>9.3f} {vs_seq:>7} "
+              f"{vs_one:>7} {row['peak_rss_mb']:>9.0f} {workers_mb:>14}  {agreed}")
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"batch-{stamp}.json"
     out.write_text(json.dumps({
         "when": stamp, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "archive": archive.describe(), "fields": len(fields), "options": OPTIONS,
         "areas_ha": {"min": areas[0], "median": areas[len(areas) // 2], "max": areas[-1]},
-        "rows": rows,
+        "read_threads": args.read_threads, "chunk_features": args.chunk_features, "rows": rows,
     }, indent=1, default=str) + "\n")
     print(f"\nresults: {out}")
     shutil.rmtree(work / "var", ignore_errors=True)
