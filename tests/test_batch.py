@@ -150,26 +150,50 @@ class KillOn(WorkerPlugin):
 
 
 @pytest.fixture
-def kill_on(dask_client: Any) -> Any:
+def own_cluster() -> Any:
+    """A LocalCluster of two worker processes for one test that kills workers (the module's stays intact)."""
+    from fis.services.batch import open_batch_client
+
+    client = open_batch_client(workers=2)
+    yield client
+    cluster = client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _plugins(client: Any) -> Any:
     names: list[str] = []
 
     def install(feature: str | None, marker: Path | None = None, delay_s: float = 0.0) -> None:
         name = f"kill-{len(names)}"
-        dask_client.register_plugin(KillOn(feature, None if marker is None else str(marker), delay_s), name=name)
+        client.register_plugin(KillOn(feature, None if marker is None else str(marker), delay_s), name=name)
         names.append(name)
 
-    dask_client.wait_for_workers(2, timeout=120)
-    yield install
+    return install, names
+
+
+@pytest.fixture
+def kill_on(own_cluster: Any) -> Any:
+    """Install :class:`KillOn` in the workers of a cluster of the test's own."""
+    install, _ = _plugins(own_cluster)
+    return install
+
+
+@pytest.fixture
+def slow_chunks(dask_client: Any) -> Any:
+    """Every chunk on the module's cluster takes ``delay_s`` longer (until the test ends)."""
+    install, names = _plugins(dask_client)
+    yield lambda delay_s: install(None, delay_s=delay_s)
     for name in names:
         dask_client.unregister_worker_plugin(name)
-    dask_client.wait_for_workers(2, timeout=120)  # the workers a test killed are back for the next test
 
 
 @sqlite_only
-def test_a_worker_killed_mid_job_loses_nothing(ingested: Any, dask_client: Any, kill_on: Any, tmp_path: Path) -> None:
+def test_a_worker_killed_mid_job_loses_nothing(ingested: Any, own_cluster: Any, kill_on: Any, tmp_path: Path) -> None:
     kill_on("f4", marker=tmp_path / "killed-once")
     path = write_fields(tmp_path / "fields.fgb")
-    job = _run(ingested, _submit(ingested, path, id_column="field").job.id, dask_client, max_features=3)
+    job = _run(ingested, _submit(ingested, path, id_column="field").job.id, own_cluster, max_features=3)
     assert (tmp_path / "killed-once").exists()  # a worker process did die mid-chunk
     assert (job.state, job.done, job.failed) == ("DONE", 9, 0)
     rows = _features(ingested, job.id)
@@ -179,11 +203,11 @@ def test_a_worker_killed_mid_job_loses_nothing(ingested: Any, dask_client: Any, 
 
 @sqlite_only
 def test_a_feature_that_keeps_killing_workers_is_failed_and_the_rest_completes(
-    ingested: Any, dask_client: Any, kill_on: Any, tmp_path: Path
+    ingested: Any, own_cluster: Any, kill_on: Any, tmp_path: Path
 ) -> None:
     kill_on("f4")
     path = write_fields(tmp_path / "fields.parquet")
-    job = _run(ingested, _submit(ingested, path, id_column="field").job.id, dask_client, max_features=3)
+    job = _run(ingested, _submit(ingested, path, id_column="field").job.id, own_cluster, max_features=3)
     assert (job.state, job.done, job.failed) == ("PARTIAL", 8, 1)
     rows = {r.feature_id: r for r in _features(ingested, job.id)}
     bad = rows["f4"]
@@ -224,13 +248,13 @@ def test_a_stopped_job_is_resumable_and_resuming_skips_stored_features(
 
 @sqlite_only
 def test_cancel_stops_new_chunks_and_keeps_what_is_stored(
-    ingested: Any, dask_client: Any, kill_on: Any, tmp_path: Path
+    ingested: Any, dask_client: Any, slow_chunks: Any, tmp_path: Path
 ) -> None:
     from fis.errors import Conflict
     from fis.store.batch import cancel_job, claim_job
     from fis.store.db import transaction
 
-    kill_on(None, delay_s=0.5)
+    slow_chunks(0.5)
     path = write_fields(tmp_path / "fields.gpkg")
     job_id = _submit(ingested, path).job.id
     cancelled = threading.Event()
