@@ -63,6 +63,12 @@ class Settings:
     dataset_cache_size: int = 4096
     #: GDAL's block cache of the reader threads in MB (decoded blocks; GDAL's own default is 5 % of RAM).
     gdal_cachemax_mb: int = 64
+    #: Worker processes of the local dask cluster (``fis batch``, ``fis clouds --workers``) when none is given.
+    dask_workers: int = 2
+    #: Address of an existing dask scheduler (``tcp://host:8786``); empty = start a local cluster.
+    dask_scheduler: str = ""
+    #: Worker processes ``fis clouds`` uses when ``--workers`` is not given: 0 = compute in the CLI's own process.
+    cloud_workers: int = 0
     #: Page size of ``GET /api/v1/timeseries`` when none is given.
     page_size: int = 50
     #: Base URL used for links in output made outside an HTTP request (``fis stats``).

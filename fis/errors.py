@@ -66,6 +66,13 @@ class NotFound(FisError, LookupError):
     code = "not_found"
 
 
+class Conflict(FisError, RuntimeError):
+    """The resource is not in a state that allows this (a batch job without results yet, already finished)."""
+
+    status = 409
+    code = "conflict"
+
+
 class RequestTooLarge(FisError, ValueError):
     """The request would read more pixels than the configured budget (HTTP 413)."""
 

@@ -25,7 +25,7 @@ from fis_archive import (  # noqa: F401 - fixtures
     request_body,
 )
 
-TABLES = {"scenes", "timeseries", "observations"}
+TABLES = {"scenes", "timeseries", "observations", "batch_jobs", "batch_features"}
 
 
 def counts(app: Any) -> tuple[int, int]:
@@ -202,7 +202,7 @@ def test_postgis_geometry_columns_and_gist_indexes(postgis_url: str) -> None:
             columns = conn.execute(text(
                 "select f_table_name, f_geometry_column, srid, type from geometry_columns order by f_table_name"
             )).all()
-            assert [tuple(c) for c in columns] == [("scenes", "footprint", 4326, "GEOMETRY"), ("timeseries", "geometry", 4326, "GEOMETRY")]
+            assert [tuple(c) for c in columns] == [("batch_features", "geometry", 4326, "GEOMETRY"), ("scenes", "footprint", 4326, "GEOMETRY"), ("timeseries", "geometry", 4326, "GEOMETRY")]
             udt = conn.execute(text(
                 "select table_name, column_name, udt_name from information_schema.columns "
                 "where table_name in ('scenes', 'timeseries') and column_name in ('footprint', 'geometry')"

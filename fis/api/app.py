@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from fis.api.auth import register_auth
+from fis.api.batch import blueprint as batch
 from fis.api.context import EXTENSION_KEY
 from fis.api.cors import register_cors
 from fis.api.errors import register_error_handlers
@@ -25,7 +26,7 @@ from fis.api.web import blueprint as web
 from fis.config import Settings
 from fis.services.runtime import Services
 
-BLUEPRINTS = (health, openapi, scenes, timeseries, statistics, ogc_fis, web)
+BLUEPRINTS = (health, openapi, scenes, timeseries, batch, statistics, ogc_fis, web)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:

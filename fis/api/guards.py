@@ -18,7 +18,9 @@ from fis.errors import BodyTooLarge, UnsupportedMediaType
 JSON_ONLY_PREFIXES = ("/api/",)
 #: Writes under those prefixes that may also be multipart uploads: the web page's field-file reader
 #: (``fis.api.web`` on main) parses a file and stores nothing, so a cross-site form can do no harm there.
-UPLOAD_PATHS = frozenset({"/api/v1/geometry/parse"})
+#: ``/api/v1/batch`` takes a vector file as a multipart upload (with FIS_AUTH=required only with a bearer token,
+#: which a cross-site form cannot send).
+UPLOAD_PATHS = frozenset({"/api/v1/geometry/parse", "/api/v1/batch"})
 _WRITE_METHODS = frozenset({"POST", "PATCH", "PUT"})
 
 

@@ -27,6 +27,7 @@ from fis.api.schemas import (
 from fis.api.statistics import openapi_paths as statistical_paths
 from fis.core.observation import CSV_COLUMNS
 from fis.core.request import TimeseriesBody
+from fis.protocols.native.batch_schemas import BatchBody, BatchJobList, BatchJobStatus
 from fis.protocols.native.export import LONG_CSV_COLUMNS
 from fis.protocols.native.query import PlotQuery, ScenesQuery, SeriesListQuery, SeriesQuery
 from fis.protocols.native.schemas import RenameBody, SeriesFeature, TimeseriesList, TimeseriesResponse
@@ -40,7 +41,7 @@ Schema = dict[str, Any]
 MODELS: tuple[type[BaseModel], ...] = (
     TimeseriesBody, RenameBody, TimeseriesResponse, SeriesFeature, TimeseriesList, SceneFeatureCollection,
     SceneFeature, Health, Error, FisResponse, WebConfig, FieldGeometryBody, ParsedField,
-    StatisticalRequestBody, StatisticalResponse, StatisticalError,
+    StatisticalRequestBody, StatisticalResponse, StatisticalError, BatchBody, BatchJobStatus, BatchJobList,
 )
 
 # ------------------------------------------------------------------------------- generated parts
@@ -414,6 +415,90 @@ def web_paths() -> Schema:
     }
 
 
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"},
+          "description": "Batch job id from POST or the list."}
+BATCH_NOT_FOUND = error_response(
+    "No batch job with this id (of this client).",
+    not_found={"status": 404, "code": "not_found", "field": "id",
+               "message": "batch job 'nope' not found; list jobs with `fis batch list` or GET /api/v1/batch"},
+)
+BATCH_CONFLICT = error_response(
+    "The job has no stored results yet, or is already finished (DELETE).",
+    not_yet={"status": 409, "code": "conflict", "field": "id", "details": {"state": "RUNNING"},
+             "message": "batch job 3f0c... has no stored results yet (state RUNNING); try again later"},
+)
+
+
+def batch_paths() -> Schema:
+    """The path items of batch jobs."""
+    job = {"description": "The job.", "content": json_content(BatchJobStatus)}
+    return {
+        f"{API}/batch": {
+            "post": op(
+                "batch", "createBatch", "Submit a batch job",
+                "Every feature of a GeoJSON FeatureCollection (JSON body, lon/lat, the job's options as the member "
+                "`options`), or of an uploaded vector file (multipart: part `file` a GeoPackage `.gpkg`, zipped "
+                "Shapefile `.zip`, GeoJSON, FlatGeobuf `.fgb` or GeoParquet `.parquet` in any CRS; part `options` "
+                "the options as JSON; optional parts `layer` and `id_column`). The options are the body of POST "
+                "/api/v1/timeseries without geometry, crs and name. Each feature is answered on its own (invalid "
+                "geometries repaired with a warning or failed with the reason, non-polygons, empty geometries, "
+                "duplicate ids, features outside the archive). The job runs in the background on the dask cluster "
+                "(FIS_DASK_SCHEDULER or a local one); each feature becomes a stored series. The same input and "
+                "options submitted again give the same job (`recognised`).",
+                {"202": {"description": "Accepted: the job (running in the background).",
+                         "headers": {"Location": header("URL of the job.", format="uri-reference")},
+                         "content": json_content(BatchJobStatus)},
+                 "400": "BadRequest", "413": "TooLarge"},
+                body={"required": True, "content": {
+                    **json_content(BatchBody),
+                    "multipart/form-data": {"schema": {
+                        "type": "object", "required": ["file", "options"],
+                        "properties": {"file": {"type": "string", "format": "binary"},
+                                       "options": {"type": "string", "description": "JSON object."},
+                                       "layer": {"type": "string"}, "id_column": {"type": "string"}}}},
+                }},
+            ),
+            "get": op(
+                "batch", "listBatches", "List batch jobs", "This client's batch jobs, newest first.",
+                {"200": {"description": "The jobs.", "content": json_content(BatchJobList)}},
+            ),
+        },
+        f"{API}/batch/{{job_id}}": {
+            "parameters": [JOB_ID],
+            "get": op(
+                "batch", "getBatch", "State and progress of a batch job",
+                "CREATED, RUNNING (with `interrupted` when no process runs it any more: resume it with `fis batch "
+                "resume ID`), DONE, PARTIAL (some features failed: `failures`), FAILED (all failed) or CANCELLED.",
+                {"200": job, "404": BATCH_NOT_FOUND},
+            ),
+            "delete": op(
+                "batch", "cancelBatch", "Cancel a batch job",
+                "No new chunk starts; the series already stored stay.",
+                {"200": job, "404": BATCH_NOT_FOUND, "409": BATCH_CONFLICT},
+            ),
+        },
+        f"{API}/batch/{{job_id}}/results": {
+            "parameters": [JOB_ID],
+            "get": op(
+                "batch", "getBatchResults", "The results of a batch job",
+                "One row per stored feature and date: the id column (`fid` by default), then the columns of a "
+                "series' CSV; GeoParquet and GeoPackage (layer `timeseries`) add the feature's geometry (EPSG:4326). "
+                "What is stored so far (header X-FIS-Batch-State says the job's state).",
+                {"200": {"description": "The results file.",
+                         "headers": {"X-FIS-Batch-State": header("The job's state.")},
+                         "content": {"text/csv": {"schema": {"type": "string"}},
+                                     "application/vnd.apache.parquet": {"schema": {"type": "string",
+                                                                                   "format": "binary"}},
+                                     "application/geopackage+sqlite3": {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}},
+                 "400": "BadRequest", "404": BATCH_NOT_FOUND, "409": BATCH_CONFLICT},
+                parameters=[{"name": "format", "in": "query", "required": False,
+                             "schema": {"enum": ["csv", "parquet", "gpkg"], "default": "csv"}}],
+            ),
+        },
+    }
+
+
 #: Operations answered without a token (``security: []``).
 PUBLIC_PATHS = ("/healthz", f"{API}/openapi.json", "/oauth/token")
 _METHODS = ("get", "post", "patch", "put", "delete")
@@ -481,6 +566,7 @@ def build_spec(*, server_url: str, auth_required: bool = False) -> dict[str, Any
         "servers": [{"url": server_url}],
         "tags": [
             {"name": "timeseries", "description": "Compute, store, show, export and delete time series."},
+            {"name": "batch", "description": "Batch jobs: every feature of a vector file, on a dask cluster."},
             {"name": "scenes", "description": "The registered archive."},
             {"name": "meta", "description": "Health and this document."},
             {"name": "web", "description": "Helpers of the web page at /: its settings and reading a field file."},
@@ -489,7 +575,7 @@ def build_spec(*, server_url: str, auth_required: bool = False) -> dict[str, Any
             {"name": "statistical", "description": "Sentinel Hub Statistical API-compatible statistics (evalscripts)."},
         ],
         "paths": secured(
-            {**paths(server_url), **web_paths(), **ogc_fis_paths(), **statistical_paths(), **token_path()}
+            {**paths(server_url), **batch_paths(), **web_paths(), **ogc_fis_paths(), **statistical_paths(), **token_path()}
         ),
         "security": [{"oauth2": []}] if auth_required else [{}, {"oauth2": []}],
         "components": {

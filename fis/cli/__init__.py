@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from fis.cli.batch import batch
 from fis.cli.clients import clients
 from fis.cli.clouds import clouds
 from fis.cli.common import FisGroup
@@ -28,5 +29,5 @@ def main() -> None:
     """
 
 
-for _command in (db, ingest, clouds, serve, stats, series, clients, demo):
+for _command in (db, ingest, clouds, serve, stats, series, batch, clients, demo):
     main.add_command(_command)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from fis.cli.common import check_output, close_on_exit, fail, format_option, load_settings, open_output
-from fis.cli.request_options import request_options, scalar_body
+from fis.cli.request_options import composite_options, options_body, request_options
 from fis.errors import FisError
 
 
@@ -55,53 +55,12 @@ def _looks_like_path(value: str) -> bool:
 @click.option("--from", "date_from", required=True, help="First date (ISO 8601, inclusive).")
 @click.option("--to", "date_to", required=True, help="Last date (ISO 8601, inclusive; a date means the whole day).")
 @request_options
-@click.option("--index", "indices", multiple=True, metavar="NAME[=EXPR]",
-              help="Also compute an index: a built-in (ndwi, ndmi, nbr, evi, savi) or NAME=band math, "
-                   "e.g. --index 'my_ratio=(B08 - B11) / (B08 + B11)'. Repeatable.")
-@click.option("--percentiles", default=None, metavar="Q,Q,...",
-              help="Extra percentiles (0..1) of NDVI and every index, e.g. 0.05,0.5,0.95.")
-@click.option("--histogram-bins", type=int, default=None, help="Histogram of NDVI and every index with N bins.")
-@click.option(
-    "--histogram-bin-width",
-    type=float,
-    default=None,
-    help="Histogram with bins of this width (needs --histogram-range).",
-)
-@click.option(
-    "--histogram-range",
-    default=None,
-    metavar="LOW,HIGH",
-    help="Histogram range, e.g. -1,1 [default: each date's min,max].",
-)
-@click.option("--histogram-type", type=click.Choice(["equidistant", "equal_frequency"]), default=None,
-              help="Bin layout [default: equidistant].")
-@click.option("--interval", default=None, metavar="DURATION",
-              help="Aggregate dates into intervals (ISO 8601, P1D..P1Y), e.g. P10D or P1M: one row per interval.")
-@click.option("--last-interval", type=click.Choice(["shorten", "skip", "extend"]), default=None,
-              help="When the time range is not a whole number of intervals [default: shorten].")
-@click.option("--pick", type=click.Choice(["all", "least_cloudy", "clear_mean"]), default=None,
-              help="Which dates make an interval's row [default: all].")
+@composite_options
 @format_option
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="Output file (default stdout)."
 )
-def stats(
-    geometry: str,
-    date_from: str,
-    date_to: str,
-    indices: tuple[str, ...],
-    percentiles: str | None,
-    histogram_bins: int | None,
-    histogram_bin_width: float | None,
-    histogram_range: str | None,
-    histogram_type: str | None,
-    interval: str | None,
-    last_interval: str | None,
-    pick: str | None,
-    fmt: str,
-    output: str,
-    **options: Any,
-) -> None:
+def stats(geometry: str, date_from: str, date_to: str, fmt: str, output: str, **options: Any) -> None:
     """Compute and store a time series, like POST /api/v1/timeseries, and print it."""
     check_output(output)
     from fis.api.app import create_app
@@ -111,24 +70,7 @@ def stats(
     from fis.protocols.native.views import CloudFilter, series_json
     from fis.store.db import ensure_migrated
 
-    body: dict[str, Any] = {"geometry": _read_geometry(geometry), "time_range": {"from": date_from, "to": date_to}}
-    composite = {
-        "indices": _index_options(indices),
-        "statistics": _statistics_options(
-            percentiles, histogram_bins, histogram_bin_width, histogram_range, histogram_type
-        ),
-        "aggregation": (
-            None
-            if interval is None and last_interval is None and pick is None
-            else {
-                k: v
-                for k, v in {"interval": interval, "last_interval": last_interval, "pick": pick}.items()
-                if v is not None
-            }
-        ),
-    }
-    body.update(scalar_body(options))
-    body.update({k: v for k, v in composite.items() if v is not None})
+    body: dict[str, Any] = {"geometry": _read_geometry(geometry), **options_body(date_from, date_to, options)}
     app = create_app(load_settings())
     svc = app.extensions["fis"]
     close_on_exit(svc.close)
@@ -167,38 +109,3 @@ def stats(
         f"({result.reused} reused, {result.computed} computed)",
         err=True,
     )
-
-
-def _index_options(values: tuple[str, ...]) -> dict[str, str | None] | None:
-    """``("ndwi", "r=(B08 - B11) / (B08 + B11)")`` -> ``{"ndwi": None, "r": "(B08 - B11) / (B08 + B11)"}``."""
-    if not values:
-        return None
-    out: dict[str, str | None] = {}
-    for value in values:
-        name, sep, expression = value.partition("=")
-        out[name.strip()] = expression.strip() if sep else None
-    return out
-
-
-def _numbers(value: str, option: str, count: int | None = None) -> list[float]:
-    try:
-        numbers = [float(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers", param_hint=option) from None
-    if count is not None and len(numbers) != count:
-        raise click.BadParameter(f"{value!r}: give {count} numbers separated by a comma", param_hint=option)
-    return numbers
-
-
-def _statistics_options(percentiles: str | None, bins: int | None, bin_width: float | None, value_range: str | None,
-                        kind: str | None) -> dict[str, Any] | None:
-    """The ``statistics`` body key from the --percentiles and --histogram-* options."""
-    out: dict[str, Any] = {}
-    if percentiles is not None:
-        out["percentiles"] = _numbers(percentiles, "--percentiles")
-    if any(v is not None for v in (bins, bin_width, value_range, kind)):
-        histogram: dict[str, Any] = {"bins": bins, "bin_width": bin_width, "type": kind}
-        if value_range is not None:
-            histogram["low"], histogram["high"] = _numbers(value_range, "--histogram-range", count=2)
-        out["histogram"] = {k: v for k, v in histogram.items() if v is not None}
-    return out or None

@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from rasterio.enums import Resampling
 
 from fis.core.radiometry import Radiometry
 from fis.core.scenes import BandAsset, SceneRecord
-from fis.engine.clouds import CloudModel, cloud_mask
+from fis.engine.clouds import CloudModel, ModelManifest, cloud_mask
 from fis.engine.grid import Grid, grid_for_bounds
 from fis.engine.raster import DatasetCache, read_band_on_grids
 from fis.errors import FisError, InvalidInput
@@ -240,6 +242,35 @@ class LayerReport:
     failed: list[tuple[str, str]]
     #: scenes the model does not apply to (e.g. L2A: their cloud source is the SCL layer)
     not_applicable: list[str] = field(default_factory=list)
+    #: wall-clock seconds of the run
+    seconds: float = 0.0
+
+    @property
+    def scenes_per_minute(self) -> float | None:
+        """Scenes computed per minute of the run (None when nothing was computed)."""
+        if not self.computed or self.seconds <= 0:
+            return None
+        return len(self.computed) * 60.0 / self.seconds
+
+
+def layers_to_compute(
+    scenes: list[SceneRecord], model_level: str, settings: CloudLayerSettings, *, force: bool = False
+) -> tuple[list[SceneRecord], LayerReport]:
+    """The scenes whose layers must be computed, and a report of the others: not applicable (another
+    product level than the model's) or skipped (a registered layer matches ``settings`` and its files
+    exist; unless ``force``). This is what makes a run resumable."""
+    report = LayerReport(computed=[], skipped=[], failed=[])
+    todo = []
+    for scene in scenes:
+        if scene.product_level != model_level:
+            report.not_applicable.append(scene.id)
+        elif not force and has_matching_layers(scene, settings) and all(
+            Path(scene.assets[layer].href).is_file() for layer in (CLP, CLM)
+        ):
+            report.skipped.append(scene.id)
+        else:
+            todo.append(scene)
+    return todo, report
 
 
 def compute_cloud_layers(
@@ -253,28 +284,53 @@ def compute_cloud_layers(
     force: bool = False,
     progress: Any = None,
 ) -> LayerReport:
-    """Compute missing layers for ``scenes``; ``register(scene_id, assets, properties)`` stores each.
+    """Compute missing layers for ``scenes`` in this process; ``register(scene_id, assets, properties)``
+    stores each as soon as it is written.
 
     Scenes whose registered layer matches ``settings`` (and whose files exist) are skipped
     unless ``force``; a failing scene is reported and the others go on.
     """
-    report = LayerReport(computed=[], skipped=[], failed=[])
-    for scene in scenes:
+    start = time.perf_counter()
+    todo, report = layers_to_compute(scenes, model.manifest.product_level, settings, force=force)
+    if progress:
+        for scene_id in [*report.not_applicable, *report.skipped]:
+            progress(scene_id)
+    for scene in todo:
         try:
-            if scene.product_level != model.manifest.product_level:
-                report.not_applicable.append(scene.id)
-            elif not force and has_matching_layers(scene, settings) and all(
-                Path(scene.assets[layer].href).is_file() for layer in (CLP, CLM)
-            ):
-                report.skipped.append(scene.id)
-            else:
-                assets = write_layers(scene, model, settings, out_dir, cache)
-                register(scene.id, assets, layer_properties(settings))
-                report.computed.append(scene.id)
+            assets = write_layers(scene, model, settings, out_dir, cache)
+            register(scene.id, assets, layer_properties(settings))
+            report.computed.append(scene.id)
         except FisError as exc:
             report.failed.append((scene.id, exc.message))
         except (OSError, rasterio.errors.RasterioError) as exc:
             report.failed.append((scene.id, str(exc)))
         if progress:
             progress(scene.id)
+    report.seconds = time.perf_counter() - start
     return report
+
+
+def write_layers_task(
+    scene: SceneRecord, manifest: ModelManifest, settings: CloudLayerSettings, out_dir: str
+) -> dict[str, BandAsset] | str:
+    """:func:`write_layers` in a worker process (a dask task): the scene's layer assets, or why it
+    failed (a message; errors are returned, not raised, so they need not travel as exceptions).
+
+    The model and an open-dataset cache are kept per worker process.
+    """
+    try:
+        return write_layers(scene, _worker_model(manifest), settings, Path(out_dir), _worker_cache())
+    except FisError as exc:
+        return exc.message
+    except (OSError, rasterio.errors.RasterioError) as exc:
+        return str(exc)
+
+
+@lru_cache(maxsize=2)
+def _worker_model(manifest: ModelManifest) -> CloudModel:
+    return CloudModel(manifest)
+
+
+@lru_cache(maxsize=1)
+def _worker_cache() -> DatasetCache:
+    return DatasetCache(256)

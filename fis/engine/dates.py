@@ -7,7 +7,9 @@ scene classification, or from s2cloudless run on the cloud grid at read time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -79,6 +81,68 @@ class LayerCells:
             self.probability[self.window][here] = probability[here]
 
 
+@dataclass
+class DatePlan:
+    """What one date of one request reads (:meth:`DateReader.plan`)."""
+
+    #: bands any of the date's scenes has, in band order
+    present: tuple[str, ...]
+    #: bands read on the request's grid
+    on_field: frozenset[str]
+    #: where the cloud mask comes from (see :meth:`DateReader.cloud_source`)
+    source: str | None
+    #: the precomputed layers' cells (source "precomputed")
+    layers: LayerCells | None
+    #: the grid the model runs on at read time (the cloud grid, or the layers' seam window); None: not run
+    model_grid: Grid | None
+
+    def band_grids(self, grid: Grid, model_bands: Sequence[str]) -> list[tuple[str, list[Grid]]]:
+        """Each band read, with the grids it is read on: ``grid`` (the request's) and/or the model grid."""
+        out = []
+        for band in self.present:
+            on_model_grid = self.model_grid is not None and band in model_bands
+            if band not in self.on_field and not on_model_grid:
+                continue
+            grids = [grid] if band in self.on_field else []
+            if on_model_grid and (not grids or self.model_grid != grid):
+                grids.append(self.model_grid)  # type: ignore[arg-type]
+            out.append((band, grids))
+        return out
+
+
+class Fetch(Protocol):
+    """Where a date's pixels come from: band mosaics on grids, and one scene's cloud layer on a grid."""
+
+    def mosaic(self, group: list[SceneRecord], band: str, grids: list[Grid]) -> list[np.ndarray]:
+        """One band of the date's scenes on each grid (see :func:`mosaic`)."""
+        ...
+
+    def layer(self, asset: BandAsset, grid: Grid) -> np.ndarray:
+        """One scene's layer (CLM or CLP) on ``grid``."""
+        ...
+
+    def probability(self, grid: Grid) -> np.ndarray | None:
+        """The model's probabilities on ``grid`` when already computed, else None."""
+        ...
+
+
+class DirectFetch:
+    """Reads the files (the single-request path)."""
+
+    def __init__(self, cache: DatasetCache, remote: RemotePolicy | None = None):
+        self.cache = cache
+        self.remote = remote
+
+    def mosaic(self, group: list[SceneRecord], band: str, grids: list[Grid]) -> list[np.ndarray]:
+        return mosaic(group, band, grids, self.cache, self.remote)
+
+    def layer(self, asset: BandAsset, grid: Grid) -> np.ndarray:
+        return read_retrying(asset, [grid], self.cache, self.remote)[0]
+
+    def probability(self, grid: Grid) -> np.ndarray | None:
+        return None
+
+
 class DateReader:
     """Reads the pixels of one date (its scenes) on a request's layout; safe to use from several threads."""
 
@@ -103,65 +167,80 @@ class DateReader:
         *,
         pixel_probability: bool = True,
         needs: Needs | None = None,
+        fetch: Fetch | None = None,
+        plan: DatePlan | None = None,
     ) -> DatePixels:
         """Read the bands of one date onto the grid (tiles mosaicked) and sample the cloud mask.
 
         ``needs`` says which bands and whether the mask (default: every band and the mask). Without
         ``pixel_probability`` the pixels' ``probability`` may be None (no CLP layer is read).
+        ``fetch`` gives the band mosaics and layers (default: read from the files; a chunk of
+        features passes windows of its shared reads, :mod:`fis.engine.chunk`); ``plan`` is the
+        date's :meth:`plan` when the caller already made it with the same arguments.
         """
-        needs = needs or Needs()
+        fetch = fetch or DirectFetch(self.cache, self.remote)
+        plan = plan or self.plan(mask, layout, group, pixel_probability=pixel_probability, needs=needs, fetch=fetch)
         inside = layout.inside
         rows, cols = layout.cloud_cells
+        source, layers, model_grid = plan.source, plan.layers, plan.model_grid
+        values: dict[str, np.ndarray] = {}
+        full: dict[str, np.ndarray] = {}
+        cloudy = probability = shadow = None
+        for band, grids in plan.band_grids(layout.grid, self.model.input_bands):
+            mosaics = fetch.mosaic(group, band, grids)
+            if band in plan.on_field:
+                values[band] = mosaics[0][inside]
+            if model_grid is not None and band in self.model.input_bands:
+                full[band] = mosaics[-1]
+        if needs is not None and needs.bands is not None and SCL in needs.bands and all(SCL in s.assets for s in group):
+            values[SCL] = fetch.mosaic(group, SCL, [layout.grid])[0][inside]  # as a value band
+        if layers is not None:
+            if model_grid is not None:
+                layers.patch(*self._cloud_mask(mask, model_grid, full, fetch))
+            cloudy = layers.mask[rows, cols]
+            probability = layers.probability[rows, cols] if layers.probability is not None else None
+        elif source == "scl":
+            scl = values.get(SCL)
+            if scl is None:
+                scl = fetch.mosaic(group, SCL, [layout.grid])[0][inside]
+            cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
+            shadow = scl == SCL_SHADOW_CLASS
+        elif source == "s2cloudless":
+            probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full, fetch)
+            cloudy = cloudy_map[rows, cols]
+            probability = probability_map[rows, cols]
+        return DatePixels(
+            values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
+            shadow=shadow, product_level=group[0].product_level, weights=layout.weights,
+        )
+
+    def plan(
+        self,
+        mask: CloudMaskSettings,
+        layout: RequestLayout,
+        group: list[SceneRecord],
+        *,
+        pixel_probability: bool = True,
+        needs: Needs | None = None,
+        fetch: Fetch | None = None,
+    ) -> DatePlan:
+        """What :meth:`read` reads for one date: the bands, the cloud source, the precomputed layers
+        (read here, through ``fetch``) and the grid the model runs on at read time."""
+        needs = needs or Needs()
+        fetch = fetch or DirectFetch(self.cache, self.remote)
         present = [band for band in BANDS if any(band in s.assets for s in group)]
-        on_field = set(present) if needs.bands is None else needs.bands.intersection(present)
-        level = group[0].product_level
+        on_field = frozenset(present) if needs.bands is None else needs.bands.intersection(present)
         source = self.cloud_source(mask, group, present) if needs.mask else None
         layers = None
         if source == "precomputed":
-            layers = self._read_layers(mask, layout, group, with_probability=pixel_probability)
+            layers = self._read_layers(mask, layout, group, with_probability=pixel_probability, fetch=fetch)
         # where the model runs at request time: the cloud grid, or only the layers' seam window
         model_grid: Grid | None = None
         if source == "s2cloudless":
             model_grid = layout.cloud_grid
         elif layers is not None and layers.window is not None:
             model_grid = layout.cloud_grid.window(*layers.window)
-        model_bands = set(self.model.input_bands)
-        values: dict[str, np.ndarray] = {}
-        full: dict[str, np.ndarray] = {}
-        cloudy = probability = shadow = None
-        for band in present:
-            on_model_grid = model_grid is not None and band in model_bands
-            if band not in on_field and not on_model_grid:
-                continue
-            grids = [layout.grid] if band in on_field else []
-            if on_model_grid and (not grids or model_grid != layout.grid):
-                grids.append(model_grid)  # type: ignore[arg-type]
-            mosaics = mosaic(group, band, grids, self.cache, self.remote)
-            if band in on_field:
-                values[band] = mosaics[0][inside]
-            if on_model_grid:
-                full[band] = mosaics[-1]
-        if needs.bands is not None and SCL in needs.bands and all(SCL in s.assets for s in group):
-            values[SCL] = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]  # as a value band
-        if layers is not None:
-            if model_grid is not None:
-                layers.patch(*self._cloud_mask(mask, model_grid, full))
-            cloudy = layers.mask[rows, cols]
-            probability = layers.probability[rows, cols] if layers.probability is not None else None
-        elif source == "scl":
-            scl = values.get(SCL)
-            if scl is None:
-                scl = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]
-            cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
-            shadow = scl == SCL_SHADOW_CLASS
-        elif source == "s2cloudless":
-            probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full)
-            cloudy = cloudy_map[rows, cols]
-            probability = probability_map[rows, cols]
-        return DatePixels(
-            values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
-            shadow=shadow, product_level=level, weights=layout.weights,
-        )
+        return DatePlan(present=tuple(present), on_field=on_field, source=source, layers=layers, model_grid=model_grid)
 
     def cloud_source(self, mask: CloudMaskSettings, group: list[SceneRecord], present: list[str]) -> str | None:
         """Where this date's per-pixel cloud mask comes from (see ``Observation.cloud_source``)."""
@@ -175,7 +254,8 @@ class DateReader:
         return None
 
     def _read_layers(
-        self, mask: CloudMaskSettings, layout: RequestLayout, group: list[SceneRecord], *, with_probability: bool
+        self, mask: CloudMaskSettings, layout: RequestLayout, group: list[SceneRecord], *, with_probability: bool,
+        fetch: Fetch,
     ) -> LayerCells:
         """The mosaic of the tiles' CLM (and CLP, only ``with_probability``) on the cloud grid, and
         the cells whose neighbourhood crosses a tile seam, which must be computed on the mosaic."""
@@ -183,11 +263,11 @@ class DateReader:
         masks: list[np.ndarray] = []
         probabilities: list[np.ndarray] = []
         for scene in group:
-            masks.append(read_retrying(scene.assets[CLM], [grid], self.cache, self.remote)[0])
+            masks.append(fetch.layer(scene.assets[CLM], grid))
             if with_probability:
                 # the reader takes CLP 0 (P < 0.5/255) for no data; where the CLM has data it is P ~ 0
                 probabilities.append(
-                    np.nan_to_num(read_retrying(scene.assets[CLP], [grid], self.cache, self.remote)[0])
+                    np.nan_to_num(fetch.layer(scene.assets[CLP], grid))
                 )
             if np.logical_or.reduce([np.isfinite(m) for m in masks]).all():
                 break  # the tiles so far have data on every cell: later tiles own none
@@ -202,16 +282,27 @@ class DateReader:
         return LayerCells(probability=probability, mask=clm == 1, seam=seam, window=window)
 
     def _cloud_mask(
-        self, mask: CloudMaskSettings, grid: Grid, full: dict[str, np.ndarray]
+        self, mask: CloudMaskSettings, grid: Grid, full: dict[str, np.ndarray], fetch: Fetch | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask."""
-        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
-        with self.phases("cloud_model"):
-            probability = self.model.predict(features).reshape(grid.shape)
+        """s2cloudless probabilities on ``grid`` (the cloud grid), and the post-processed boolean mask.
+
+        The probabilities are the model's on each cell's band values (``full``), unless ``fetch``
+        already has them for ``grid`` (the same model on the same values, shared by a chunk).
+        """
+        probability = fetch.probability(grid) if fetch is not None else None
+        if probability is None:
+            probability = self.predict_grid(grid, full)
         cloudy = cloud_mask(
             probability, threshold=mask.threshold, average_over=mask.average_over, dilation_size=mask.dilation_size
         )
         return probability, cloudy
+
+    def predict_grid(self, grid: Grid, full: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's P(cloud) of each cell of ``grid`` from the model bands' values on it."""
+        features = np.stack([full[b].ravel() for b in self.model.input_bands], axis=1)
+        with self.phases("cloud_model"):
+            probability: np.ndarray = self.model.predict(features).reshape(grid.shape)
+        return probability
 
 
 def read_retrying(

@@ -28,11 +28,13 @@ from fis.core.aggregation import Aggregation, Interval, covered_range, intervals
 from fis.core.budget import RequestBudget, current_budget
 from fis.core.observation import OUTPUTS, Observation, ObservationError, SeriesResult
 from fis.core.options import StatisticsOptions
-from fis.core.request import TimeseriesRequest
+from fis.core.request import CloudMaskSettings, TimeseriesRequest
 from fis.core.scenes import SceneRecord
 from fis.core.timerange import TimeRange
+from fis.engine.chunk import SharedFetch, union_grid, window_of
 from fis.engine.clouds import CloudModel
-from fis.engine.dates import DateReader, needs_of
+from fis.engine.dates import SCL, DateReader, DirectFetch, Needs, needs_of
+from fis.engine.grid import Grid
 from fis.engine.layout import RequestLayout, request_layout
 from fis.engine.phases import Observer, PhaseClock
 from fis.engine.raster import DatasetCache
@@ -129,6 +131,7 @@ class Engine:
         *,
         cache: DatasetCache | None = None,
         max_pixels: int = 4_000_000,
+        chunk_pixels: int = 2_000_000,
         read_threads: int = 2,
         use_cloud_layers: bool = True,
         gdal_cachemax_mb: int | None = None,
@@ -140,6 +143,8 @@ class Engine:
         self.phases = PhaseClock(on_phase)
         self.cache = cache or DatasetCache()
         self.max_pixels = max_pixels
+        #: the largest union grid :meth:`compute_many` reads a date of a group on (bounds its memory)
+        self.chunk_pixels = max(1, chunk_pixels)
         self.read_threads = max(1, read_threads)
         #: how files over HTTP(S)/S3 are read: a larger pool, GDAL's HTTP settings, retries
         self.remote = remote or RemotePolicy()
@@ -175,45 +180,160 @@ class Engine:
         reductions wait in the queue; per interval (pooled, least cloudy or clear composite) when
         aggregating, holding one interval's pixels at a time.
         """
-        options = request.statistics
-        aggregation = request.aggregation
-        per_interval = _Intervals(self.model, options, request.time_range, aggregation) if aggregation else None
-
-        def reduce(pixels: DatePixels) -> DateReduction:
-            return reduce_date(
-                pixels, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
-                options=options,
-            )
-
-        # an extended last interval reads the scenes of its extra time too
-        reading = dataclasses.replace(request, time_range=covered_range(request.time_range, aggregation))
-        reducer = reduce if per_interval is None else None
-        rows: list[ReducedDate] = []
-        errors: list[ObservationError] = []
-        warnings: list[str] = []
-        grid: dict[str, Any] = {}
-        for item in self.iter_dates(reading, scenes, progress=progress, reducer=reducer, pixel_probability=False):
-            grid = item.layout.grid.to_dict()
-            if per_interval is not None:
-                rows.extend(per_interval.close_before(item.datetime))
-                if not per_interval.takes(item.datetime):
-                    continue  # after a skipped last interval
-            if isinstance(item.outcome, ObservationError):
-                errors.append(item.outcome)
-                continue
-            if per_interval is None:
-                assert isinstance(item.outcome, DateReduction)  # reduced on the read thread
-                rows.append(ReducedDate(item.date, item.datetime, item.scenes, item.outcome))
-                notes = item.outcome.warnings
-            else:
-                assert isinstance(item.outcome, DatePixels)
-                notes = per_interval.add(item.date, item.datetime, item.scenes, item.outcome)
-            warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
-        if per_interval is not None:
-            rows.extend(per_interval.close_rest())
+        series = _Series(self.model, request)
+        for item in self.iter_dates(
+            series.reading, scenes, progress=progress, reducer=series.reducer, pixel_probability=False
+        ):
+            series.add(item)
         current_budget().check_time("the cloud model")
         with self.phases("cloud_model"):
-            return series_result(self.model, rows, errors, grid, tuple(warnings), request.outputs)
+            return series.result()
+
+    def compute_many(
+        self,
+        items: Sequence[tuple[TimeseriesRequest, Sequence[SceneRecord]]],
+        *,
+        progress: Progress | None = None,
+    ) -> list[SeriesResult | FisError]:
+        """Many requests that differ only in their geometry, sharing their reads: element i is what
+        :meth:`compute` returns for ``items[i]`` (the same values), or the :class:`FisError` it raises.
+
+        Each item is a request and the scenes a single request of it would get. Features whose
+        grids are windows of one union grid (same scenes, CRS, pixel size and anchor) form a group;
+        each date's bands are read once on the group's union grid (within ``chunk_pixels``) and
+        every feature is cut out of it and reduced with its own options
+        (:mod:`fis.engine.chunk`). ``progress(done, total)`` counts finished features.
+        """
+        results: list[SeriesResult | FisError | None] = [None] * len(items)
+        members: list[_Member] = []
+        remote_scene: dict[str, bool] = {}  # scene id -> has remote files (asked once per scene, not per feature)
+        for index, (request, scenes) in enumerate(items):
+            series = _Series(self.model, request)
+            in_range = [s for s in scenes if series.reading.time_range.contains(s.datetime)]
+            if not in_range:
+                results[index] = series.result()
+                continue
+            for scene in in_range:
+                if scene.id not in remote_scene:
+                    remote_scene[scene.id] = any(is_remote(a.href) for a in scene.assets.values())
+            remote = any(remote_scene[s.id] for s in in_range)
+            try:
+                layout = self._layout_for(series.reading, in_range, remote=remote)
+            except FisError as exc:
+                results[index] = exc
+                continue
+            members.append(_Member(index, series, in_range, layout, remote))
+        done = len(items) - len(members)
+        if progress and done:
+            progress(done, len(items))
+        for group in self._groups(members):
+            for member, result in zip(group, self._compute_group(group), strict=True):
+                results[member.index] = result
+            done += len(group)
+            if progress:
+                progress(done, len(items))
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def _layout_for(self, request: TimeseriesRequest, scenes: Sequence[SceneRecord], *, remote: bool) -> RequestLayout:
+        if remote:
+            with rasterio.Env(**self.remote.gdal_options()):  # the layout opens reference files
+                return self.layout(request, scenes)
+        return self.layout(request, scenes)
+
+    def _groups(self, members: list[_Member]) -> list[list[_Member]]:
+        """Members that can share reads (same scenes and reading options, grids on one union grid),
+        split so that no group's union grid exceeds ``chunk_pixels``."""
+        by_key: dict[tuple[object, ...], list[list[_Member]]] = defaultdict(list)
+        for member in members:
+            request = member.series.reading
+            key = (
+                tuple(sorted(s.id for s in member.scenes)), request.cloud_mask,
+                needs_of(request, self.model.input_bands), member.layout.grid.resolution,
+                member.layout.cloud_grid.resolution,
+            )
+            for group in by_key[key]:  # same alignment: one union grid
+                if union_grid([group[0].layout.grid, member.layout.grid]) is not None:
+                    group.append(member)
+                    break
+            else:
+                by_key[key].append([member])
+        out: list[list[_Member]] = []
+        for groups in by_key.values():
+            for group in groups:
+                out.extend(_split(group, self.chunk_pixels))
+        return out
+
+    def _compute_group(self, group: list[_Member]) -> list[SeriesResult]:
+        """The series of a group of members, each date read once on the union grids."""
+        first = group[0]
+        reading = first.series.reading
+        mask = reading.cloud_mask
+        needs = needs_of(reading, self.model.input_bands)
+        field = union_grid([m.layout.grid for m in group])
+        cloud = union_grid([m.layout.cloud_grid for m in group])
+        assert field is not None and cloud is not None
+        remote = first.remote
+        pool, threads = (self._remote_pool, self.remote_threads) if remote else (self._pool, self.read_threads)
+        by_date: dict[dt.date, list[SceneRecord]] = defaultdict(list)
+        for scene in sorted(first.scenes, key=lambda s: (s.datetime, s.id)):
+            by_date[scene.date].append(scene)
+
+        def work(date: dt.date) -> list[DateItem]:
+            scenes = by_date[date]
+            ids = tuple(s.id for s in scenes)
+            when = min(s.datetime for s in scenes)
+            try:
+                shared: list[DatePixels | None] = list(self._read_shared(mask, needs, group, scenes, field, cloud))
+            except FisError:
+                shared = [None] * len(group)  # each member reads on its own (and fails as it would alone)
+            items = []
+            for member, pixels in zip(group, shared, strict=True):
+                try:
+                    outcome: Any = pixels if pixels is not None else self.reader.read(
+                        mask, member.layout, scenes, pixel_probability=False, needs=needs
+                    )
+                    if member.series.reducer is not None:
+                        outcome = member.series.reducer(outcome)
+                except FisError as exc:
+                    outcome = ObservationError(date=date, scenes=ids, message=exc.message)
+                items.append(DateItem(date=date, datetime=when, scenes=ids, outcome=outcome, layout=member.layout))
+            return items
+
+        for items in _bounded_map(pool, work, sorted(by_date), window=threads + 1):
+            for member, item in zip(group, items, strict=True):
+                member.series.add(item)
+        return [m.series.result() for m in group]
+
+    def _read_shared(
+        self, mask: CloudMaskSettings, needs: Needs, group: list[_Member], scenes: list[SceneRecord], field: Grid,
+        cloud: Grid,
+    ) -> list[DatePixels]:
+        """One date's pixels of every member: each band read once on the union grids, cut per member."""
+        fetch = SharedFetch(DirectFetch(self.cache, self.remote), cloud)
+        plans = [
+            self.reader.plan(mask, m.layout, scenes, pixel_probability=False, needs=needs, fetch=fetch) for m in group
+        ]
+        first = plans[0]
+        model_grids = [p.model_grid for p in plans if p.model_grid is not None]
+        model = union_grid(model_grids) if model_grids else None
+        for band in first.present:
+            grids = [field] if band in first.on_field else []
+            if model is not None and band in self.model.input_bands and not (grids and window_of(field, model)):
+                grids.append(model)
+            if grids:
+                fetch.prefetch(scenes, band, grids)
+        if first.source == "scl":
+            fetch.prefetch(scenes, SCL, [field])
+        if model is not None and model.size <= sum(g.size for g in model_grids):
+            # the model once on the union of the members' model grids (each cell's probability is the model
+            # on that cell's values alone), unless the union is mostly cells no member needs
+            full = {b: fetch.mosaic(scenes, b, [model])[0] for b in self.model.input_bands}
+            fetch.share_probability(model, self.reader.predict_grid(model, full))
+        return [
+            self.reader.read(mask, m.layout, scenes, pixel_probability=False, needs=needs, fetch=fetch, plan=p)
+            for m, p in zip(group, plans, strict=True)
+        ]
 
     def iter_dates(
         self,
@@ -279,6 +399,91 @@ class Engine:
         """The request's grid, polygon pixels and cloud cells over ``scenes`` (:func:`.layout.request_layout`)."""
         with self.phases("layout"):
             return request_layout(request, scenes, self.cache, max_pixels=self.max_pixels)
+
+
+class _Series:
+    """One request's series being built from its streamed dates (the one orchestration of
+    :meth:`Engine.compute` and :meth:`Engine.compute_many`).
+
+    Rows are dates (each reduced with the request's statistics options, on the read thread via
+    :attr:`reducer`) or, with ``aggregation``, intervals filled by :class:`_Intervals`.
+    """
+
+    def __init__(self, model: CloudModel, request: TimeseriesRequest):
+        self.model = model
+        self.request = request
+        self.options = request.statistics
+        aggregation = request.aggregation
+        self.per_interval = _Intervals(model, self.options, request.time_range, aggregation) if aggregation else None
+        #: the request as read: an extended last interval reads the scenes of its extra time too
+        self.reading = dataclasses.replace(request, time_range=covered_range(request.time_range, aggregation))
+        #: reduces a date on the read thread (None when aggregating: intervals take the pixels)
+        self.reducer: Callable[[DatePixels], DateReduction] | None = self._reduce if self.per_interval is None else None
+        self.rows: list[ReducedDate] = []
+        self.errors: list[ObservationError] = []
+        self.warnings: list[str] = []
+        self.grid: dict[str, Any] = {}
+
+    def _reduce(self, pixels: DatePixels) -> DateReduction:
+        return reduce_date(
+            pixels, model_bands=self.model.input_bands, model_level=self.model.manifest.product_level,
+            options=self.options,
+        )
+
+    def add(self, item: DateItem) -> None:
+        """Take the next date (ascending)."""
+        per_interval = self.per_interval
+        self.grid = item.layout.grid.to_dict()
+        if per_interval is not None:
+            self.rows.extend(per_interval.close_before(item.datetime))
+            if not per_interval.takes(item.datetime):
+                return  # after a skipped last interval
+        if isinstance(item.outcome, ObservationError):
+            self.errors.append(item.outcome)
+            return
+        if per_interval is None:
+            assert isinstance(item.outcome, DateReduction)  # reduced on the read thread
+            self.rows.append(ReducedDate(item.date, item.datetime, item.scenes, item.outcome))
+            notes = item.outcome.warnings
+        else:
+            assert isinstance(item.outcome, DatePixels)
+            notes = per_interval.add(item.date, item.datetime, item.scenes, item.outcome)
+        self.warnings.extend(f"{item.date.isoformat()} ({', '.join(item.scenes)}): {w}" for w in notes)
+
+    def result(self) -> SeriesResult:
+        """The series of the dates added."""
+        if self.per_interval is not None:
+            self.rows.extend(self.per_interval.close_rest())
+        return series_result(self.model, self.rows, self.errors, self.grid, tuple(self.warnings), self.request.outputs)
+
+
+@dataclass
+class _Member:
+    """One request of :meth:`Engine.compute_many` that reads: its series, scenes in range and layout."""
+
+    index: int
+    series: _Series
+    scenes: list[SceneRecord]
+    layout: RequestLayout
+    #: whether any of its files is remote (read on the remote pool)
+    remote: bool
+
+
+def _split(group: list[_Member], max_pixels: int) -> list[list[_Member]]:
+    """``group`` halved along its longer side until each part's union grid has at most ``max_pixels``."""
+    union = union_grid([m.layout.grid for m in group])
+    assert union is not None
+    if len(group) == 1 or union.size <= max_pixels:
+        return [group]
+    axis = 0 if union.width >= union.height else 1
+
+    def centre(member: _Member) -> float:
+        bounds = member.layout.grid.bounds
+        return (bounds[axis] + bounds[axis + 2]) / 2
+
+    ordered = sorted(group, key=centre)
+    half = len(ordered) // 2
+    return _split(ordered[:half], max_pixels) + _split(ordered[half:], max_pixels)
 
 
 class _Intervals:

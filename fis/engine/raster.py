@@ -61,6 +61,8 @@ class DatasetCache:
             if handles:
                 handle = handles.pop()
                 self._idle_count -= 1
+                if not handles:  # no empty lists: closing the least recently used pops from the first one
+                    del self._idle[href]
         if handle is None:
             try:
                 handle = rasterio.open(href, sharing=False)  # one thread at a time uses a handle

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,9 @@ from fis.services.precompute import precompute_cloud_layers
 from fis.services.series import compute_and_store, refresh_series
 from fis.store.db import make_engine, make_session_factory
 from fis.store.orm import TimeSeries
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @dataclass
@@ -104,11 +108,13 @@ class Services:
         scene_ids: Sequence[str] = (),
         force: bool = False,
         progress: Callable[[str], None] | None = None,
+        client: Client | None = None,
     ) -> LayerReport:
-        """Precompute CLP/CLM for the given scenes (default: every scene) under ``<data_dir>/cloud-layers``."""
+        """Precompute CLP/CLM for the given scenes (default: every scene) under ``<data_dir>/cloud-layers``,
+        on the dask ``client``'s workers when given (:func:`fis.services.precompute.precompute_cloud_layers`)."""
         return precompute_cloud_layers(
             self.sessions, self.engine, settings, self.settings.data_dir / "cloud-layers",
-            scene_ids=scene_ids, force=force, progress=progress,
+            scene_ids=scene_ids, force=force, progress=progress, client=client,
         )
 
     def close(self) -> None:

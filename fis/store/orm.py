@@ -247,6 +247,66 @@ class IdempotencyKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
+class BatchJob(Base):
+    """A batch job: many features of one vector file, one request's options, computed in chunks (migration 0006).
+
+    ``state`` is CREATED, RUNNING, DONE, PARTIAL, FAILED or CANCELLED; a RUNNING job whose ``runner`` is
+    gone (cleared on interruption, or its process dead / heartbeat stale) is *interrupted* and resumable.
+    """
+
+    __tablename__ = "batch_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    #: the client that made it (FIS_AUTH=required); null without authentication
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    #: sha256 of the input's content, its layer and id column, and the options: the same submission twice
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    #: the input's file name (as given), layer and id column (null: the file's FID)
+    source: Mapped[str] = mapped_column(Text)
+    layer: Mapped[str | None] = mapped_column(String(255))
+    id_column: Mapped[str | None] = mapped_column(String(255))
+    #: the time-series options (a TimeseriesBody without geometry), applied to every feature
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    features: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``host:pid`` of the process running it; null when no process is running it
+    runner: Mapped[str | None] = mapped_column(String(255))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: a job-level failure (the cluster could not be reached, ...)
+    error: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_utcnow, onupdate=_utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BatchFeature(Base):
+    """One feature of a batch job: its id value, attributes, geometry, and what became of it."""
+
+    __tablename__ = "batch_features"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True)
+    #: position in the input (0-based)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: the id column's value as text (the FID by default)
+    feature_id: Mapped[str] = mapped_column(String(255))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: the geometry in EPSG:4326 (null when the feature had none)
+    geometry: Mapped[BaseGeometry | None] = mapped_column(GeometryType("GEOMETRY"))
+    #: PENDING, DONE or FAILED
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    series_id: Mapped[str | None] = mapped_column(ForeignKey("timeseries.id", ondelete="SET NULL"), index=True)
+
+    __table_args__ = (Index("ix_batch_features_job_id_status", "job_id", "status"),)
+
+
 __all__ = [
-    "BANDS", "AccessToken", "Base", "Client", "GeometryType", "IdempotencyKey", "ObservationRow", "Scene", "TimeSeries",
+    "BANDS", "AccessToken", "Base", "BatchFeature", "BatchJob", "Client", "GeometryType", "IdempotencyKey",
+    "ObservationRow", "Scene", "TimeSeries",
 ]

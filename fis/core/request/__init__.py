@@ -5,6 +5,7 @@ key, dotted for nested keys (``time_range.from``), and whose message says what t
 """
 
 from fis.core.options import StatisticsOptions
+from fis.core.request.batch import FEATURE_KEYS, feature_request, parse_batch_options
 from fis.core.request.body import (
     ACCEPTED_KEYS,
     REQUIRED_KEYS,
@@ -20,6 +21,7 @@ from fis.core.request.value import CloudMaskSettings, TimeseriesRequest
 
 __all__ = [
     "ACCEPTED_KEYS",
+    "FEATURE_KEYS",
     "MAX_DISK_RADIUS",
     "MAX_INDICES",
     "MAX_NAME_LENGTH",
@@ -30,6 +32,8 @@ __all__ = [
     "StatisticsOptions",
     "TimeseriesBody",
     "TimeseriesRequest",
+    "feature_request",
+    "parse_batch_options",
     "parse_bool",
     "parse_series_name",
     "parse_threshold",

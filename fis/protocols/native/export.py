@@ -19,7 +19,8 @@ LONG_CSV_COLUMNS: tuple[str, ...] = ("date", "datetime", "cloudy", "variable", "
 _KEY_COLUMNS = frozenset({"date", "datetime", "cloudy"})
 
 
-def _cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: empty for None, ``repr`` for floats (every digit), else the value."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -40,7 +41,7 @@ def csv_lines(
     writer.writeheader()
     yield _drain(buffer)
     for observation, is_cloudy in zip(observations, cloudy, strict=True):
-        writer.writerow({key: _cell(value) for key, value in observation.csv_row(cloudy=is_cloudy).items()})
+        writer.writerow({key: csv_cell(value) for key, value in observation.csv_row(cloudy=is_cloudy).items()})
         yield _drain(buffer)
 
 
@@ -62,7 +63,7 @@ def long_csv_lines(
         row = observation.csv_row(cloudy=is_cloudy)
         key = (row["date"], row["datetime"], row["cloudy"])
         for column in measured:
-            writer.writerow((*key, column.variable, column.statistic, _cell(row.get(column.name))))
+            writer.writerow((*key, column.variable, column.statistic, csv_cell(row.get(column.name))))
         yield _drain(buffer)
 
 
