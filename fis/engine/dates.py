@@ -107,7 +107,6 @@ class DateReader:
         """
         needs = needs or Needs()
         inside = layout.inside
-        rows, cols = layout.cloud_cells
         present = [band for band in BANDS if any(band in s.assets for s in group)]
         on_field = set(present) if needs.bands is None else needs.bands.intersection(present)
         level = group[0].product_level
@@ -140,16 +139,17 @@ class DateReader:
         if layers is not None:
             if model_grid is not None:
                 layers.patch(*self._cloud_mask(mask, model_grid, full))
-            cloudy = layers.mask[rows, cols]
-            probability = layers.probability[rows, cols] if layers.probability is not None else None
+            cells = layout.cloud_cell_index
+            cloudy = layers.mask.ravel().take(cells)
+            probability = layers.probability.ravel().take(cells) if layers.probability is not None else None
         elif source == "scl":
             scl = mosaic(group, SCL, [layout.grid], self.cache, self.remote)[0][inside]
             cloudy = np.isin(scl, SCL_CLOUD_CLASSES)
             shadow = scl == SCL_SHADOW_CLASS
         elif source == "s2cloudless":
             probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full)
-            cloudy = cloudy_map[rows, cols]
-            probability = probability_map[rows, cols]
+            cloudy = cloudy_map.ravel().take(layout.cloud_cell_index)
+            probability = probability_map.ravel().take(layout.cloud_cell_index) if pixel_probability else None
         return DatePixels(
             values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
             shadow=shadow, product_level=level, weights=layout.weights,
