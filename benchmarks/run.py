@@ -130,7 +130,7 @@ def worker(args: argparse.Namespace) -> None:
         profiler = cProfile.Profile()
         threads = profile_pool_threads()
     path.new_request_state()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
     records = path.run(polygon)
@@ -139,20 +139,25 @@ def worker(args: argparse.Namespace) -> None:
         profiler.dump_stats(f"{args.profile_to}.cold.prof")
         threads.dump(f"{args.profile_to}.cold.threads.prof")
     report["cold_s"] = time.perf_counter() - start
+    # CPU seconds of the whole process (every thread): on a machine shared with other work, CPU time
+    # ratios are steadier than wall-clock ratios (which other processes' load distorts)
+    report["cold_cpu_s"] = time.process_time() - cpu
     report["rss_peak_cold_mb"] = peak_rss_mb()
-    warm = []
+    warm, warm_cpu = [], []
     for i in range(args.warm):
         if profiler and i == 0:
             profiler = __import__("cProfile").Profile()
             profiler.enable()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         path.run(polygon)
         warm.append(time.perf_counter() - start)
+        warm_cpu.append(time.process_time() - cpu)
         if profiler and i == 0:
             profiler.disable()
             profiler.dump_stats(f"{args.profile_to}.warm.prof")
             threads.dump(f"{args.profile_to}.warm.threads.prof")
     report["warm_s"] = warm
+    report["warm_cpu_s"] = warm_cpu
     report["rss_peak_mb"] = peak_rss_mb()
     report["loadavg_1min"] = os.getloadavg()[0]  # other work on the machine makes timings noisy
     if args.records:

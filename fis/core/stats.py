@@ -42,16 +42,10 @@ def summarise(
     if flat.size == 0:
         return {name: None for name in names}
     if weights is None:
-        # the order statistics in one np.percentile call: one partition of the values, not five
-        ranked = [name for name in names if name in _PERCENT_OF]
-        out: dict[str, float | None] = {name: STATISTICS[name](flat) for name in names if name not in _PERCENT_OF}
-        if ranked:
-            quantiles = np.percentile(flat, [_PERCENT_OF[n] for n in ranked])
-            out.update(zip(ranked, (float(v) for v in quantiles), strict=True))
-        return {name: out[name] for name in names}
+        return _summarise_unweighted(flat, names)
     w = np.asarray(weights, dtype=np.float64).ravel()
     mean = float(np.sum(w * flat) / np.sum(w))
-    out = {}
+    out: dict[str, float | None] = {}
     for name in names:
         if name == "mean":
             out[name] = mean
@@ -66,6 +60,98 @@ def summarise(
         else:  # pNN
             out[name] = weighted_quantile(flat, w, float(name[1:]) / 100)
     return out
+
+
+def _summarise_unweighted(flat: np.ndarray, names: tuple[str, ...]) -> dict[str, float | None]:
+    """:data:`STATISTICS` of a non-empty float64 array, bit for bit, with fewer passes over the values:
+    the sum once for the mean and std, and the order statistics by :func:`linear_percentiles`."""
+    out: dict[str, float | None] = {}
+    mean = None
+    if "mean" in names or "std" in names:
+        # np.mean's value: the same pairwise sum, divided by the count as np.mean divides it
+        mean = np.add.reduce(flat) / np.intp(flat.size)
+    low = high = None
+    if "min" in names or "max" in names or any(name in _PERCENT_OF for name in names):
+        low, high = float(np.min(flat)), float(np.max(flat))
+    for name in names:
+        if name == "mean":
+            out[name] = float(mean)  # type: ignore[arg-type]
+        elif name == "std":
+            # np.std given the mean it would compute itself (shape (1,), as with keepdims)
+            out[name] = float(np.std(flat, mean=np.full(1, mean)))
+        elif name == "min":
+            out[name] = low
+        elif name == "max":
+            out[name] = high
+        elif name not in _PERCENT_OF:
+            out[name] = STATISTICS[name](flat)
+    ranked = [name for name in names if name in _PERCENT_OF]
+    if ranked:
+        assert low is not None and high is not None
+        values = linear_percentiles(flat, [_PERCENT_OF[n] for n in ranked], low=low, high=high)
+        out.update(zip(ranked, values, strict=True))
+    return {name: out[name] for name in names}
+
+
+#: below this many values one np.percentile call (a copy and one partition) is as fast as bucketing
+_BUCKETED_MIN_SIZE = 1 << 16
+#: value buckets of :func:`linear_percentiles`
+_BUCKETS = 4096
+
+
+def linear_percentiles(flat: np.ndarray, percents: list[float], *, low: float, high: float) -> list[float]:
+    """``np.percentile(flat, percents)`` (linear interpolation), bit for bit, for a 1-D float64 array
+    whose minimum and maximum are ``low`` and ``high``.
+
+    Large arrays are not partitioned whole: the values are counted into buckets of equal width
+    between ``low`` and ``high`` (an order-preserving map), and only the buckets holding the ranks
+    numpy interpolates between are partitioned; the interpolation is numpy's own.
+    """
+    n = flat.size
+    scale = _BUCKETS / (high - low) if high > low else 0.0
+    if n < _BUCKETED_MIN_SIZE or not (np.isfinite(low) and np.isfinite(high) and np.isfinite(scale) and scale > 0):
+        return [float(v) for v in np.percentile(flat, percents)]
+    # numpy's virtual indexes, neighbouring ranks and weights (method "linear")
+    q = np.true_divide(np.asarray(percents), 100)
+    virtual = (n - 1) * q
+    previous = np.floor(virtual)
+    above = virtual >= n - 1
+    previous[above] = n - 1
+    following = np.where(above, n - 1, previous + 1)
+    previous_index = previous.astype(np.intp)
+    following_index = following.astype(np.intp)
+    gamma = virtual - np.where(above, -1, previous_index)  # numpy's gamma uses index -1 for "last"
+    ranks = np.unique(np.concatenate((previous_index, following_index)))
+    # bucket of each value: monotone in the value, so a rank's value lies in the bucket where the
+    # cumulative count passes the rank, at the rank's position among that bucket's values
+    bucket = np.subtract(flat, low)
+    np.multiply(bucket, scale, out=bucket)
+    index = bucket.astype(np.intp)
+    del bucket
+    np.minimum(index, _BUCKETS - 1, out=index)
+    counts = np.bincount(index, minlength=_BUCKETS)
+    ends = np.cumsum(counts)
+    rank_bucket = np.searchsorted(ends, ranks, side="right")
+    wanted = np.zeros(_BUCKETS, dtype=bool)
+    wanted[rank_bucket] = True
+    keep = wanted[index]
+    chosen, chosen_bucket = flat[keep], index[keep]
+    del index, keep
+    order_of: dict[int, float] = {}
+    for bucket_id in np.unique(rank_bucket):
+        members = chosen[chosen_bucket == bucket_id]
+        start = int(ends[bucket_id] - counts[bucket_id])
+        local = [int(r) - start for r in ranks[rank_bucket == bucket_id]]
+        members.partition(local)
+        for r, k in zip(ranks[rank_bucket == bucket_id], local, strict=True):
+            order_of[int(r)] = float(members[k])
+    a = np.array([order_of[int(i)] for i in previous_index])
+    b = np.array([order_of[int(i)] for i in following_index])
+    # numpy's _lerp
+    diff_b_a = b - a
+    result = np.add(a, diff_b_a * gamma)
+    np.subtract(b, diff_b_a * (1 - gamma), out=result, where=gamma >= 0.5)
+    return [float(v) for v in result]
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
@@ -93,7 +179,10 @@ def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
     nir64 = np.asarray(nir, dtype=np.float64)
     total = nir64 + red64
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total != 0, (nir64 - red64) / total, np.nan)
+        index = np.subtract(nir64, red64)
+        np.divide(index, total, out=index)
+    np.putmask(index, total == 0, np.nan)
+    return index
 
 
 def mean_or_none(values: np.ndarray, weights: np.ndarray | None = None) -> float | None:

@@ -181,7 +181,6 @@ class DateReader:
         fetch = fetch or DirectFetch(self.cache, self.remote)
         plan = plan or self.plan(mask, layout, group, pixel_probability=pixel_probability, needs=needs, fetch=fetch)
         inside = layout.inside
-        rows, cols = layout.cloud_cells
         source, layers, model_grid = plan.source, plan.layers, plan.model_grid
         values: dict[str, np.ndarray] = {}
         full: dict[str, np.ndarray] = {}
@@ -197,8 +196,9 @@ class DateReader:
         if layers is not None:
             if model_grid is not None:
                 layers.patch(*self._cloud_mask(mask, model_grid, full, fetch))
-            cloudy = layers.mask[rows, cols]
-            probability = layers.probability[rows, cols] if layers.probability is not None else None
+            cells = layout.cloud_cell_index
+            cloudy = layers.mask.ravel().take(cells)
+            probability = layers.probability.ravel().take(cells) if layers.probability is not None else None
         elif source == "scl":
             scl = values.get(SCL)
             if scl is None:
@@ -207,8 +207,8 @@ class DateReader:
             shadow = scl == SCL_SHADOW_CLASS
         elif source == "s2cloudless":
             probability_map, cloudy_map = self._cloud_mask(mask, layout.cloud_grid, full, fetch)
-            cloudy = cloudy_map[rows, cols]
-            probability = probability_map[rows, cols]
+            cloudy = cloudy_map.ravel().take(layout.cloud_cell_index)
+            probability = probability_map.ravel().take(layout.cloud_cell_index) if pixel_probability else None
         return DatePixels(
             values=values, cloudy=cloudy, probability=probability, cloud_source=source if cloudy is not None else None,
             shadow=shadow, product_level=group[0].product_level, weights=layout.weights,

@@ -58,7 +58,10 @@ class Grid:
         """The part of this grid covering ``rows`` x ``cols`` (same cells, same CRS)."""
         r0, r1, _ = rows.indices(self.height)
         c0, c1, _ = cols.indices(self.width)
-        return Grid(crs=self.crs, transform=self.transform @ Affine.translation(c0, r0), width=c1 - c0, height=r1 - r0)
+        part = Grid(crs=self.crs, transform=self.transform @ Affine.translation(c0, r0), width=c1 - c0, height=r1 - r0)
+        if "_crs_wkt" in self.__dict__:  # the same CRS: no second export
+            object.__setattr__(part, "_crs_wkt", self.__dict__["_crs_wkt"])
+        return part
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -118,9 +119,15 @@ def _same_crs(dataset_wkt: str, grid_wkt: str) -> bool:
     return dataset_wkt == grid_wkt or CRS.from_wkt(dataset_wkt) == CRS.from_wkt(grid_wkt)
 
 
-@lru_cache(maxsize=4096)
-def _wkt_of(crs: rasterio.crs.CRS) -> str:
-    wkt: str = crs.to_wkt()
+#: the CRS of each open dataset as WKT (hashing a rasterio CRS exports its WKT every time)
+_DATASET_WKT: weakref.WeakKeyDictionary[rasterio.io.DatasetReader, str] = weakref.WeakKeyDictionary()
+
+
+def _wkt_of(dataset: rasterio.io.DatasetReader) -> str:
+    wkt = _DATASET_WKT.get(dataset)
+    if wkt is None:
+        wkt = dataset.crs.to_wkt()
+        _DATASET_WKT[dataset] = wkt
     return wkt
 
 
@@ -129,7 +136,7 @@ def _axis_aligned(dataset: rasterio.io.DatasetReader, grid: Grid) -> bool:
     src = dataset.transform
     if dataset.crs is None or src.b != 0 or src.d != 0 or src.a <= 0 or src.e >= 0:
         return False
-    return _same_crs(_wkt_of(dataset.crs), grid.crs_wkt)
+    return _same_crs(_wkt_of(dataset), grid.crs_wkt)
 
 
 def _fill_value(asset: BandAsset, dataset: rasterio.io.DatasetReader) -> float:
@@ -154,17 +161,22 @@ def _read_native_window(
     col1 = math.ceil((right - src.c) / src.a - 1e-9)
     row0 = math.floor((top - src.f) / src.e + 1e-9)
     row1 = math.ceil((bottom - src.f) / src.e - 1e-9)
-    values = np.full((max(row1 - row0, 1), max(col1 - col0, 1)), np.nan, dtype=np.float32)
+    shape = (max(row1 - row0, 1), max(col1 - col0, 1))
     c0, c1 = max(col0, 0), min(col1, dataset.width)
     r0, r1 = max(row0, 0), min(row1, dataset.height)
-    if c1 > c0 and r1 > r0:
-        try:
-            raw = dataset.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-        except (RasterioError, OSError) as exc:
-            raise RasterReadError(f"cannot read {asset.band} from {asset.href}: {exc}") from None
-        radiometry = replace(asset.radiometry, nodata=_fill_value(asset, dataset))
-        values[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = radiometry.to_reflectance(raw)
-    return NativeWindow(values=values, transform=src @ Affine.translation(col0, row0))
+    transform = src @ Affine.translation(col0, row0)
+    if not (c1 > c0 and r1 > r0):
+        return NativeWindow(values=np.full(shape, np.nan, dtype=np.float32), transform=transform)
+    try:
+        raw = dataset.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    except (RasterioError, OSError) as exc:
+        raise RasterReadError(f"cannot read {asset.band} from {asset.href}: {exc}") from None
+    reflectance = replace(asset.radiometry, nodata=_fill_value(asset, dataset)).to_reflectance(raw)
+    if reflectance.shape == shape:  # the window lies inside the file: no NaN frame, no copy
+        return NativeWindow(values=reflectance, transform=transform)
+    values = np.full(shape, np.nan, dtype=np.float32)
+    values[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = reflectance
+    return NativeWindow(values=values, transform=transform)
 
 
 @lru_cache(maxsize=4096)
@@ -194,12 +206,18 @@ def sample_nearest(native: NativeWindow, grid: Grid) -> np.ndarray:
         if _is_run(rows) and _is_run(cols):  # same pixel grid: a window, no gather
             window: np.ndarray = native.values[rows[0] : rows[0] + rows.size, cols[0] : cols[0] + cols.size]
             return window
-        gathered: np.ndarray = native.values[rows][:, cols]
-        return gathered
-    out: np.ndarray = native.values[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0, width - 1)]
+        return _gather(native.values, rows, cols)
+    out = _gather(native.values, np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1))
     out[~((rows >= 0) & (rows < height)), :] = np.nan
     out[:, ~((cols >= 0) & (cols < width))] = np.nan
     return out
+
+
+def _gather(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``values[rows][:, cols]``: columns first (on the fewer native rows), then whole rows (3-4x faster
+    than numpy's fancy indexing along the second axis)."""
+    gathered: np.ndarray = np.take(np.take(values, cols, axis=1), rows, axis=0)
+    return gathered
 
 
 def _is_run(index: np.ndarray) -> bool:
@@ -228,12 +246,14 @@ def block_mean(native: NativeWindow, grid: Grid, radiometry: Radiometry | None =
     scaled once, so a cell's value does not depend on float32 rounding of its pixels (the model's
     split thresholds can sit exactly on such means).
     """
-    sums, counts = _block_sums(native, grid)
     with np.errstate(invalid="ignore", divide="ignore"):
-        if radiometry is not None:
-            exact = _exact_means(sums, counts, native.values, radiometry)
+        if radiometry is not None and radiometry.integer_form()[0] is not None:
+            # exact means do not depend on the order of summation: sum in the fastest one
+            fast = _block_sums(native, grid, any_order=True)
+            exact = _exact_means(*fast, native.values, radiometry)
             if exact is not None:
                 return exact
+        sums, counts = _block_sums(native, grid)
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
@@ -256,11 +276,16 @@ def _exact_means(sums: np.ndarray, counts: np.ndarray, values: np.ndarray, radio
     return (mean_dn - offset_dn) * radiometry.scale + radiometry.offset
 
 
-def _block_sums(native: NativeWindow, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell of ``grid``: the float64 sum and the count of valid native pixels whose centres fall in it."""
+def _block_sums(native: NativeWindow, grid: Grid, *, any_order: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell of ``grid``: the float64 sum and the count of valid native pixels whose centres fall in it.
+
+    ``any_order``: the sums may be added in another order than numpy's ``sum(axis=(1, 3))`` (their
+    last bits may differ; for :func:`_exact_means`, which rounds them to whole digital numbers).
+    """
+    aligned = _block_sums_any_order if any_order else _block_sums_aligned
     blocks = _block_offsets(native, grid)
     if blocks is not None:
-        return _block_sums_aligned(native.values, grid, *blocks)
+        return aligned(native.values, grid, *blocks)
     split = _common_subpixel(native, grid)
     if split is not None:
         # pixels that straddle cells (60 m in 160 m): split each into equal sub-pixels that nest,
@@ -271,7 +296,7 @@ def _block_sums(native: NativeWindow, grid: Grid) -> tuple[np.ndarray, np.ndarra
         fine = NativeWindow(values=values, transform=Affine(sub, 0.0, t.c, 0.0, -sub, t.f))
         blocks = _block_offsets(fine, grid)
         if blocks is not None:
-            return _block_sums_aligned(fine.values, grid, *blocks)
+            return aligned(fine.values, grid, *blocks)
     t = native.transform
     height, width = native.values.shape
     xs = t.c + (np.arange(width) + 0.5) * t.a
@@ -301,10 +326,8 @@ def _common_subpixel(native: NativeWindow, grid: Grid) -> tuple[int, float] | No
     return None
 
 
-def _block_sums_aligned(
-    values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Block sums and counts when each cell is exactly ``factor`` x ``factor`` native pixels (a reshape)."""
+def _cell_block(values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int) -> np.ndarray:
+    """The ``grid.height * factor`` x ``grid.width * factor`` native pixels under the grid (NaN outside ``values``)."""
     need_h, need_w = grid.height * factor, grid.width * factor
     if row0 >= 0 and col0 >= 0 and values.shape[0] - row0 >= need_h and values.shape[1] - col0 >= need_w:
         block = values[row0 : row0 + need_h, col0 : col0 + need_w]  # the window covers every cell: a view
@@ -316,11 +339,42 @@ def _block_sums_aligned(
         w = max(0, min(values.shape[1] - src_c0, need_w - dst_c0))
         if h and w:
             block[dst_r0 : dst_r0 + h, dst_c0 : dst_c0 + w] = values[src_r0 : src_r0 + h, src_c0 : src_c0 + w]
+    return block
+
+
+def _block_sums_aligned(
+    values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Block sums and counts when each cell is exactly ``factor`` x ``factor`` native pixels (a reshape)."""
+    block = _cell_block(values, grid, factor, row0, col0)
     cells = block.reshape(grid.height, factor, grid.width, factor)
     finite = np.isfinite(cells)
     if finite.all():  # no gaps: the same sums without masking
         return cells.sum(axis=(1, 3), dtype=np.float64), np.full(grid.shape, factor * factor)
     return np.where(finite, cells, 0).sum(axis=(1, 3), dtype=np.float64), finite.sum(axis=(1, 3))
+
+
+def _block_sums_any_order(
+    values: np.ndarray, grid: Grid, factor: int, row0: int, col0: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_block_sums_aligned` summed row by row of each block, then across (3x faster; same
+    counts, sums equal up to the order of float64 additions)."""
+    block = _cell_block(values, grid, factor, row0, col0)
+    finite = np.isfinite(block)
+    if finite.all():
+        return _add_blocks(block, grid, factor, np.float64), np.full(grid.shape, factor * factor)
+    zeroed = np.where(finite, block, np.float32(0))
+    return _add_blocks(zeroed, grid, factor, np.float64), _add_blocks(finite, grid, factor, np.int64)
+
+
+def _add_blocks(values: np.ndarray, grid: Grid, factor: int, dtype: type[np.generic]) -> np.ndarray:
+    """Per cell, the sum of its ``factor`` x ``factor`` values: every ``factor``-th row added in
+    ``dtype`` (whole rows at once), then the ``factor`` columns of each cell."""
+    rows: np.ndarray = values[0::factor].astype(dtype)
+    for k in range(1, factor):
+        rows += values[k::factor]
+    summed: np.ndarray = rows.reshape(grid.height, grid.width, factor).sum(axis=2)
+    return summed
 
 
 def _resample(native: NativeWindow, grid: Grid, radiometry: Radiometry | None = None) -> np.ndarray:

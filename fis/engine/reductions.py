@@ -69,12 +69,13 @@ DN_LIKE_REFLECTANCE = 2.0
 def valid_pixels(values: dict[str, np.ndarray], total: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Pixels with data in every band read and a defined NDVI; and the NDVI itself."""
     valid = np.ones(total, dtype=bool)
+    finite = np.empty(total, dtype=bool)
     for band_values in values.values():
-        valid &= np.isfinite(band_values)
+        valid &= np.isfinite(band_values, out=finite)
     index = None
     if "B04" in values and "B08" in values:
         index = ndvi(values["B04"], values["B08"])
-        valid &= np.isfinite(index)
+        valid &= np.isfinite(index, out=finite)
     return valid, index
 
 
@@ -128,6 +129,23 @@ class Sample:
     #: weighted ``cloudy`` and ``masked_valid`` (the cloud fraction's terms); None = use the counts
     cloudy_weight: float | None = None
     masked_valid_weight: float | None = None
+    #: per band, the float64 sum of ``band_values`` as ``np.mean`` adds them (unweighted); None = not computed
+    band_sums: dict[str, np.float64] | None = None
+
+
+def _sum64(values: np.ndarray) -> np.float64:
+    """The float64 sum of ``values`` exactly as ``np.mean(values, dtype=np.float64)`` adds them."""
+    total: np.float64 = np.add.reduce(values, axis=None, dtype=np.float64)
+    return total
+
+
+def _band_mean(sample: Sample, band: str) -> float | None:
+    """The mean of one band's selected values (weighted by the pixels' weights under ``coverage``)."""
+    values = sample.band_values[band]
+    if sample.band_sums is not None and sample.band_weights is None and band in sample.band_sums:
+        # np.mean's value: its sum, divided by the count as np.mean divides it
+        return float(sample.band_sums[band] / np.intp(values.size)) if values.size else None
+    return mean_or_none(values, _aligned(sample.band_weights, values))
 
 
 def date_sample(
@@ -143,6 +161,8 @@ def date_sample(
     model_sum = None
     warnings: list[str] = []
     dn_like = False
+    valid_values: dict[str, np.ndarray] | None = None
+    valid_sums: dict[str, np.float64] = {}
     if n_valid and pixels.product_level != model_level:  # with or without the model's bands (L2A has no B10)
         warnings.append(
             f"scenes are {pixels.product_level}; the cloud model is trained on {model_level} only, "
@@ -150,11 +170,15 @@ def date_sample(
         )
     elif n_valid and all(b in pixels.values for b in model_bands):
         all_valid = n_valid == total  # then no band needs masking (a copy per band)
-        if weights is None:
-            model_sum = np.array([
-                np.sum(pixels.values[b] if all_valid else pixels.values[b][valid], dtype=np.float64)
-                for b in model_bands
-            ])
+        if weights is None and not options.mask_clouds:
+            # the valid pixels of each band, selected once: the band means reuse them and their sums
+            valid_values = {b: v if all_valid else v[valid] for b, v in pixels.values.items()}
+            valid_sums = {b: _sum64(v) for b, v in valid_values.items()}
+            model_sum = np.array([valid_sums[b] for b in model_bands])
+        elif weights is None:
+            model_sum = np.array(
+                [_sum64(pixels.values[b] if all_valid else pixels.values[b][valid]) for b in model_bands]
+            )
         else:
             model_sum = np.array(
                 [np.sum(weights[valid] * pixels.values[b][valid], dtype=np.float64) for b in model_bands]
@@ -168,6 +192,10 @@ def date_sample(
             model_sum = None
             dn_like = True
     cloud_mask = None if dn_like else pixels.cloudy
+    if valid_values is None and weights is None and not options.mask_clouds:
+        everything_valid = n_valid == total
+        valid_values = {b: v if everything_valid else v[valid] for b, v in pixels.values.items()}
+        valid_sums = {b: _sum64(v) for b, v in valid_values.items()}
     cloudy = int((cloud_mask & valid).sum()) if cloud_mask is not None else 0
     shadow = int((pixels.shadow & valid).sum()) if pixels.shadow is not None else None
     clear = None
@@ -175,7 +203,10 @@ def date_sample(
     if options.mask_clouds:
         selected = valid & ~cloud_mask if cloud_mask is not None else np.zeros(total, dtype=bool)
         clear = int(selected.sum())
-    variables: dict[str, np.ndarray | None] = {"ndvi": index[selected] if index is not None else None}
+    everything = bool(selected.all())
+    variables: dict[str, np.ndarray | None] = {
+        "ndvi": _selected(index, selected, everything) if index is not None else None
+    }
     variable_weights: dict[str, np.ndarray | None] | None = None
     if weights is not None:
         variable_weights = {"ndvi": weights[selected] if index is not None else None}
@@ -187,7 +218,15 @@ def date_sample(
                 None if values is None else weights[selected][np.isfinite(values[selected])]  # type: ignore[index]
             )
     weighted = weights is not None
-    everything = bool(selected.all())
+    # the selected pixels are the valid ones (no mask_clouds): reuse the valid pixels and their sums
+    reuse = valid_values is not None and not options.mask_clouds and not weighted
+    if reuse:
+        assert valid_values is not None
+        band_values = {band: valid_values[band] for band in BANDS if band in valid_values}
+    else:
+        band_values = {
+            band: _selected(pixels.values[band], selected, everything) for band in BANDS if band in pixels.values
+        }
     return Sample(
         total=total,
         valid=n_valid,
@@ -195,9 +234,8 @@ def date_sample(
         shadow=shadow,
         clear=clear,
         masked_valid=n_valid if cloud_mask is not None else 0,
-        band_values={
-            band: _selected(pixels.values[band], selected, everything) for band in BANDS if band in pixels.values
-        },
+        band_values=band_values,
+        band_sums={band: valid_sums[band] for band in band_values} if reuse else None,
         variables=variables,
         model_sum=model_sum,
         model_count=model_count if model_sum is not None else 0,
@@ -250,11 +288,7 @@ def _reduce_sample(sample: Sample, options: StatisticsOptions) -> DateReduction:
         fraction = sample.cloudy / sample.masked_valid if sample.masked_valid else None
     return DateReduction(
         ndvi=stats["ndvi"],
-        bands={
-            band: mean_or_none(sample.band_values[band], _aligned(sample.band_weights, sample.band_values[band]))
-            if band in sample.band_values else None
-            for band in BANDS
-        },
+        bands={band: _band_mean(sample, band) if band in sample.band_values else None for band in BANDS},
         model_vector=vector,
         pixels=PixelCounts(
             total=sample.total, valid=sample.valid, cloudy=sample.cloudy, nodata=sample.total - sample.valid,
