@@ -575,7 +575,10 @@ def build_spec(*, server_url: str, auth_required: bool = False) -> dict[str, Any
             {"name": "statistical", "description": "Sentinel Hub Statistical API-compatible statistics (evalscripts)."},
         ],
         "paths": secured(
-            {**paths(server_url), **batch_paths(), **web_paths(), **ogc_fis_paths(), **statistical_paths(), **token_path()}
+            {
+                **paths(server_url), **batch_paths(), **web_paths(), **ogc_fis_paths(), **statistical_paths(),
+                **token_path(),
+            }
         ),
         "security": [{"oauth2": []}] if auth_required else [{}, {"oauth2": []}],
         "components": {

@@ -18,8 +18,8 @@ from fis.core.request import TimeseriesRequest
 from fis.engine.cloudlayers import CloudLayerSettings, LayerReport
 from fis.engine.clouds import load_model
 from fis.engine.engine import Engine, Progress
-from fis.engine.phases import Observer
 from fis.engine.evalscript import EvalscriptSandbox
+from fis.engine.phases import Observer
 from fis.engine.raster import DatasetCache
 from fis.engine.remote import RemotePolicy
 from fis.services.precompute import precompute_cloud_layers
